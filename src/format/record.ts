@@ -1,0 +1,177 @@
+/**
+ * Record codec (docs/format.md §4.2). Encode and decode sit side by side and are fuzzed together
+ * (test/format/record.test.ts). Decoding never throws on bad bytes: it reports a status and a
+ * reason, and the caller turns that into a report or a `CorruptError` with context.
+ *
+ *   offset  0  crc          u32  CRC-32 of bytes [4, 28 + bodyBytes)
+ *           4  bodyBytes    u32  attrBytes + payload bytes
+ *           8  seq          u64
+ *          16  timestampMs  u64
+ *          24  flags        u8   bit 0 COMMIT
+ *          25  reserved     u8   0
+ *          26  attrBytes    u16
+ *          28  body         attributes, then payload
+ */
+import { crc32 } from "node:zlib";
+import { assert } from "../assert.js";
+import {
+  RECORD_ATTR_BYTES_LIMIT,
+  RECORD_BODY_BYTES_LIMIT,
+  RECORD_FLAGS_KNOWN,
+  RECORD_HEADER_BYTES,
+  U64_SAFE_LIMIT,
+} from "./constants.js";
+import { readU64, writeU64 } from "./u64.js";
+
+export type Payload = Uint8Array | string;
+
+export function payloadByteLength(payload: Payload): number {
+  return typeof payload === "string" ? Buffer.byteLength(payload, "utf8") : payload.byteLength;
+}
+
+/**
+ * Writes one record into `target` at `offset` and returns the offset just past it.
+ * `payloadBytes` must be `payloadByteLength(payload)`; callers compute it once to size buffers.
+ */
+export function encodeRecord(
+  target: Buffer,
+  offset: number,
+  seq: number,
+  timestampMs: number,
+  flags: number,
+  attributes: Uint8Array | undefined,
+  payload: Payload,
+  payloadBytes: number,
+): number {
+  const attrBytes = attributes === undefined ? 0 : attributes.byteLength;
+  const bodyBytes = attrBytes + payloadBytes;
+  assert(Number.isSafeInteger(seq) && seq >= 1, "seq is a positive safe integer");
+  assert(Number.isSafeInteger(timestampMs) && timestampMs >= 0, "timestamp is a safe integer");
+  assert((flags & ~RECORD_FLAGS_KNOWN) === 0, "only known flags are written");
+  assert(attrBytes <= RECORD_ATTR_BYTES_LIMIT, "attributes fit their u16 length");
+  assert(bodyBytes <= RECORD_BODY_BYTES_LIMIT, "body within the format's limit");
+  const bodyStart = offset + RECORD_HEADER_BYTES;
+  target.writeUInt32LE(bodyBytes, offset + 4);
+  writeU64(target, seq, offset + 8);
+  writeU64(target, timestampMs, offset + 16);
+  target[offset + 24] = flags;
+  target[offset + 25] = 0;
+  target.writeUInt16LE(attrBytes, offset + 26);
+  if (attributes !== undefined) target.set(attributes, bodyStart);
+  const payloadStart = bodyStart + attrBytes;
+  if (typeof payload === "string") {
+    const written = target.write(payload, payloadStart, payloadBytes, "utf8");
+    assert(written === payloadBytes, "string payload length was measured");
+  } else {
+    target.set(payload, payloadStart);
+  }
+  const end = bodyStart + bodyBytes;
+  target.writeUInt32LE(crc32(target.subarray(offset + 4, end)), offset);
+  return end;
+}
+
+export const DECODE_OK = 0;
+/** The bytes end inside the record: a torn tail, or (for a live reader) not yet written. */
+export const DECODE_INCOMPLETE = 1;
+export const DECODE_CORRUPT = 2;
+export type DecodeStatus = typeof DECODE_OK | typeof DECODE_INCOMPLETE | typeof DECODE_CORRUPT;
+
+/**
+ * A reusable view of one decoded record, filled by `decodeRecord` without allocating. Offsets are
+ * absolute positions in the buffer that was decoded.
+ */
+export class RecordView {
+  /** Where the record starts in the buffer. */
+  start = 0;
+  seq = 0;
+  timestampMs = 0;
+  flags = 0;
+  attrStart = 0;
+  payloadStart = 0;
+  end = 0;
+  /** Why the record is corrupt, or how many bytes are needed when incomplete. */
+  reason = "";
+  bytesNeeded = 0;
+}
+
+/**
+ * Decodes the record at `offset` in `buf[0, end)`. With `expectedSeq > 0` the record must carry
+ * that seq. `maxBodyBytes` bounds the length field (a garbled length is corruption, not a reason
+ * to read a gigabyte).
+ */
+export function decodeRecord(
+  buf: Buffer,
+  offset: number,
+  end: number,
+  expectedSeq: number,
+  view: RecordView,
+  maxBodyBytes: number = RECORD_BODY_BYTES_LIMIT,
+): DecodeStatus {
+  if (end - offset < RECORD_HEADER_BYTES) {
+    view.bytesNeeded = RECORD_HEADER_BYTES;
+    view.reason = "record header is incomplete";
+    return DECODE_INCOMPLETE;
+  }
+  const bodyBytes = buf.readUInt32LE(offset + 4);
+  if (bodyBytes > maxBodyBytes) {
+    view.reason = `length field ${bodyBytes} exceeds the limit ${maxBodyBytes}`;
+    return DECODE_CORRUPT;
+  }
+  const recordEnd = offset + RECORD_HEADER_BYTES + bodyBytes;
+  if (recordEnd > end) {
+    // A length that cannot be right is corruption; one that runs past the data is incomplete.
+    if (!headerLooksSane(buf, offset, expectedSeq, bodyBytes)) {
+      view.reason = "record header is garbled";
+      return DECODE_CORRUPT;
+    }
+    view.bytesNeeded = RECORD_HEADER_BYTES + bodyBytes;
+    view.reason = "record body is incomplete";
+    return DECODE_INCOMPLETE;
+  }
+  const stored = buf.readUInt32LE(offset);
+  if (crc32(buf.subarray(offset + 4, recordEnd)) !== stored) {
+    view.reason = "checksum mismatch";
+    return DECODE_CORRUPT;
+  }
+  const seq = readU64(buf, offset + 8);
+  const timestampMs = readU64(buf, offset + 16);
+  const flags = buf[offset + 24]!;
+  const attrBytes = buf.readUInt16LE(offset + 26);
+  if (seq < 1 || (expectedSeq > 0 && seq !== expectedSeq)) {
+    view.reason = `seq ${seq} where ${expectedSeq} was expected`;
+    return DECODE_CORRUPT;
+  }
+  if (timestampMs < 0 || timestampMs > U64_SAFE_LIMIT) {
+    view.reason = "timestamp is out of range";
+    return DECODE_CORRUPT;
+  }
+  if ((flags & ~RECORD_FLAGS_KNOWN) !== 0 || buf[offset + 25] !== 0) {
+    view.reason = "reserved flag bits are set";
+    return DECODE_CORRUPT;
+  }
+  if (attrBytes > bodyBytes) {
+    view.reason = "attribute length exceeds the body";
+    return DECODE_CORRUPT;
+  }
+  view.start = offset;
+  view.seq = seq;
+  view.timestampMs = timestampMs;
+  view.flags = flags;
+  view.attrStart = offset + RECORD_HEADER_BYTES;
+  view.payloadStart = view.attrStart + attrBytes;
+  view.end = recordEnd;
+  view.reason = "";
+  return DECODE_OK;
+}
+
+function headerLooksSane(buf: Buffer, offset: number, expectedSeq: number, bodyBytes: number) {
+  const seq = readU64(buf, offset + 8);
+  const flags = buf[offset + 24]!;
+  return (
+    seq >= 1 &&
+    (expectedSeq <= 0 || seq === expectedSeq) &&
+    (flags & ~RECORD_FLAGS_KNOWN) === 0 &&
+    buf[offset + 25] === 0 &&
+    buf.readUInt16LE(offset + 26) <= bodyBytes
+  );
+}

@@ -1,0 +1,122 @@
+/**
+ * Small operations built on the `FileSystem` interface: full reads and writes (the interface may
+ * return short counts), atomic replacement of small files (docs/format.md §1), tree removal.
+ */
+
+import { join as joinPath } from "node:path";
+import { isErrnoCode } from "../errors.js";
+import type { FileHandle, FileSystem } from "./file-system.js";
+
+/** Writes all of `buf` at `position`, looping over short writes. */
+export async function writeFully(
+  file: FileHandle,
+  buf: Uint8Array,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const written = await file.write(buf, done, buf.byteLength - done, position + done);
+    if (written <= 0) throw new Error(`write returned ${written}`);
+    done += written;
+  }
+}
+
+/** Reads up to `length` bytes at `position`; returns the count read (short only at end of file). */
+export async function readFully(
+  file: FileHandle,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const got = await file.read(buf, offset + done, length - done, position + done);
+    if (got === 0) break;
+    done += got;
+  }
+  return done;
+}
+
+/** Reads a whole small file. Callers bound the size by what they expect to find. */
+export async function readSmallFile(
+  fs: FileSystem,
+  path: string,
+  bytesMax: number,
+): Promise<Buffer> {
+  const file = await fs.open(path, "read");
+  try {
+    const size = await file.size();
+    if (size > bytesMax)
+      throw new Error(`${path} is ${size} bytes, more than ${bytesMax} expected`);
+    const buf = Buffer.alloc(size);
+    const got = await readFully(file, buf, 0, size, 0);
+    return buf.subarray(0, got);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Replaces `path` with `data` atomically: write `path.tmp`, flush it, rename, flush the directory.
+ * With `durable: false` the flushes are skipped (for hints that are checked when read).
+ */
+export async function writeFileAtomic(
+  fs: FileSystem,
+  dir: string,
+  name: string,
+  data: Uint8Array,
+  durable: boolean,
+): Promise<void> {
+  const tmp = joinPath(dir, `${name}.tmp`);
+  const file = await fs.open(tmp, "replace");
+  try {
+    await writeFully(file, data, 0);
+    if (durable) await file.datasync();
+  } finally {
+    await file.close();
+  }
+  await fs.rename(tmp, joinPath(dir, name));
+  if (durable) await fs.syncDir(dir);
+}
+
+/** Removes a directory tree (files and directories), tolerating entries already gone. */
+export async function removeTree(fs: FileSystem, path: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(path);
+  } catch (err) {
+    if (isErrnoCode(err, "ENOENT")) return;
+    if (isErrnoCode(err, "ENOTDIR")) return removeFile(fs, path);
+    throw err;
+  }
+  for (const name of names) {
+    const child = joinPath(path, name);
+    const stat = await statOrUndefined(fs, child);
+    if (stat === undefined) continue;
+    if (stat.isDirectory) await removeTree(fs, child);
+    else await removeFile(fs, child);
+  }
+  try {
+    await fs.rmdir(path);
+  } catch (err) {
+    if (!isErrnoCode(err, "ENOENT")) throw err;
+  }
+}
+
+export async function removeFile(fs: FileSystem, path: string): Promise<void> {
+  try {
+    await fs.unlink(path);
+  } catch (err) {
+    if (!isErrnoCode(err, "ENOENT")) throw err;
+  }
+}
+
+export async function statOrUndefined(fs: FileSystem, path: string) {
+  try {
+    return await fs.stat(path);
+  } catch (err) {
+    if (isErrnoCode(err, "ENOENT")) return undefined;
+    throw err;
+  }
+}

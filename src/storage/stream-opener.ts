@@ -1,0 +1,101 @@
+/**
+ * Creating a stream directory and opening one (docs/format.md §3, §9). Creation builds the whole
+ * stream in `.tmp-<hex>` and renames it into place, so a crash leaves no stream or a whole one.
+ */
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { fromSystemError } from "../errors.js";
+import { FORMAT_VERSION } from "../format/constants.js";
+import { segmentFileName } from "../format/segment-name.js";
+import { removeTree } from "./file-ops.js";
+import type { FileSystem } from "./file-system.js";
+import type { ResolvedOptions } from "./journal-options.js";
+import { recoverStream } from "./recovery.js";
+import type { RecoveryReporter } from "./recovery-event.js";
+import { createSegmentFile } from "./segment-file.js";
+import { SegmentList } from "./segment-list.js";
+import { readStreamDescriptor, writeStreamDescriptor } from "./stream-descriptor.js";
+import { streamIdentity } from "./stream-name.js";
+import { StreamState } from "./stream-state.js";
+
+export const TMP_STREAM_PREFIX = ".tmp-";
+export const DELETED_STREAM_PREFIX = ".del-";
+
+export interface OpenerContext {
+  fs: FileSystem;
+  streamsDir: string;
+  options: ResolvedOptions;
+  clock: () => number;
+  report: RecoveryReporter;
+}
+
+export interface OpenedStream {
+  state: StreamState;
+  meta: Record<string, unknown>;
+  scannedBytes: number;
+}
+
+/** Creates an empty stream on disk. Fails with EEXIST if its directory already exists. */
+export async function createStreamDir(
+  ctx: OpenerContext,
+  name: string,
+  meta: Record<string, unknown>,
+): Promise<void> {
+  const { fs, streamsDir, options } = ctx;
+  const durable = options.durability !== "none";
+  const identity = streamIdentity(name);
+  const tmp = join(streamsDir, TMP_STREAM_PREFIX + randomBytes(8).toString("hex"));
+  try {
+    await fs.mkdir(tmp);
+    const createdAtMs = ctx.clock();
+    await writeStreamDescriptor(
+      fs,
+      tmp,
+      { format: FORMAT_VERSION, name, createdAtMs, meta },
+      durable,
+    );
+    const segment = await createSegmentFile(fs, tmp, 1, createdAtMs, identity.tag, durable);
+    await segment.close();
+    await fs.rename(tmp, join(streamsDir, identity.dirName));
+    if (durable) await fs.syncDir(streamsDir);
+  } catch (err) {
+    await removeTree(fs, tmp).catch(() => undefined);
+    throw fromSystemError(err, `create stream ${JSON.stringify(name)}`, { stream: name });
+  }
+}
+
+/** Opens (recovering as needed) the stream stored in `streams/<dirName>`. */
+export async function openStreamDir(ctx: OpenerContext, dirName: string): Promise<OpenedStream> {
+  const { fs, options } = ctx;
+  const dir = join(ctx.streamsDir, dirName);
+  const descriptor = await readStreamDescriptor(fs, dir, dirName);
+  const { tag } = streamIdentity(descriptor.name);
+  const durable = options.durability !== "none";
+  const recovered = await recoverStream({
+    fs,
+    dir,
+    name: descriptor.name,
+    tag,
+    readOnly: options.readOnly,
+    report: ctx.report,
+    createSegment: async (baseSeq) => {
+      const file = await createSegmentFile(fs, dir, baseSeq, ctx.clock(), tag, durable);
+      await file.close();
+    },
+  });
+  const state = new StreamState(
+    descriptor.name,
+    dir,
+    tag,
+    descriptor.createdAtMs,
+    new SegmentList(recovered.segments),
+    recovered.activeIndex,
+    recovered.tail,
+    ctx.clock(),
+  );
+  return { state, meta: descriptor.meta, scannedBytes: recovered.scannedBytes };
+}
+
+export function activeSegmentPath(state: StreamState): string {
+  return join(state.dir, segmentFileName(state.segments.active.baseSeq));
+}

@@ -1,0 +1,413 @@
+/**
+ * The write side of one stream: group commit, rotation, syncing and checkpoints.
+ *
+ * Group commit: appends queue up while a write (and, under 'always', its fdatasync) is in
+ * flight; the moment it finishes, everything queued is encoded into one buffer and written with
+ * one call and synced with one call. There is no linger timer (measured here: a 1 ms linger cut
+ * 16-client throughput from 34k to 9k events/s). Appends made in the same tick share a commit
+ * because the loop starts from a microtask.
+ *
+ * Crash reasoning, per step of `commit`: the bytes are written past the committed end, so until
+ * the write and sync finish, recovery treats them as a torn tail (docs/format.md §9 rows 3-6).
+ * In-memory state moves only after they finish, so readers and followers never see a record that
+ * could still vanish. A failed write is cut back off the file; a failed fdatasync poisons the
+ * stream (after one, the kernel may have dropped the dirty pages, so no later sync could prove
+ * anything), and every later append fails until the journal is reopened and recovers.
+ */
+
+import { assert } from "../assert.js";
+import { ClosedError, fromSystemError, IoError, type TidemarkError } from "../errors.js";
+import { encodeCheckpoint } from "../format/checkpoint.js";
+import {
+  INDEX_INTERVAL_BYTES,
+  RECORD_FLAG_COMMIT,
+  SEGMENT_HEADER_BYTES,
+} from "../format/constants.js";
+import { encodeRecord, type Payload } from "../format/record.js";
+import { segmentFileName } from "../format/segment-name.js";
+import { writeFileAtomic, writeFully } from "./file-ops.js";
+import type { FileHandle, FileSystem } from "./file-system.js";
+import type { IndexCache } from "./index-cache.js";
+import { IndexFileWriter } from "./index-file.js";
+import type { ResolvedOptions } from "./journal-options.js";
+import type { TailState } from "./recovery.js";
+import { createSegmentFile } from "./segment-file.js";
+import { SparseIndex } from "./sparse-index.js";
+import { CHECKPOINT_FILE } from "./stream-files.js";
+import type { StreamState } from "./stream-state.js";
+
+export interface WriterContext {
+  fs: FileSystem;
+  options: ResolvedOptions;
+  clock: () => number;
+  indexCache: IndexCache;
+  /** Called with the bytes each commit adds and each checkpoint covers (journal-wide budget). */
+  onUnchecked: (deltaBytes: number) => void;
+}
+
+export interface AppendResult {
+  firstSeq: number;
+  timestampMs: number;
+}
+
+interface PendingAppend {
+  payloads: readonly Payload[];
+  sizes: readonly number[];
+  attributes: Uint8Array | undefined;
+  bytes: number;
+  resolve: (result: AppendResult) => void;
+  reject: (err: Error) => void;
+}
+
+/** A position whose bytes are known to be durable (or merely written, under 'none'). */
+interface DurablePoint {
+  baseSeq: number;
+  end: number;
+  tail: TailState;
+  /** `committedTotal` when this point was taken. */
+  total: number;
+}
+
+export class StreamWriter {
+  private queue: PendingAppend[] = [];
+  private running = false;
+  private idleWaiters: Array<() => void> = [];
+  private closing = false;
+  private failure: TidemarkError | undefined;
+  private indexFile: IndexFileWriter;
+  /** Bytes ever committed by this writer; checkpoints and syncs are measured against it. */
+  private committedTotal = 0;
+  private durable: DurablePoint;
+  private checkpointedTotal = 0;
+  /** Segment and end of the last checkpoint written (-1: none yet). */
+  private checkpointedAt = { baseSeq: -1, end: -1 };
+  private checkpointing: Promise<void> | undefined;
+  private syncWanted = false;
+  lastCommitAtMs = 0;
+
+  constructor(
+    private readonly ctx: WriterContext,
+    private readonly state: StreamState,
+    private file: FileHandle,
+  ) {
+    this.indexFile = new IndexFileWriter(
+      ctx.fs,
+      state.dir,
+      state.segments.active.baseSeq,
+      state.activeIndex,
+    );
+    this.durable = this.currentPoint();
+  }
+
+  get failed(): TidemarkError | undefined {
+    return this.failure;
+  }
+
+  /** Bytes committed but not yet covered by a checkpoint. */
+  get uncheckedBytes(): number {
+    return this.committedTotal - this.checkpointedTotal;
+  }
+
+  get dirty(): boolean {
+    return this.durable.total !== this.committedTotal;
+  }
+
+  append(
+    payloads: readonly Payload[],
+    sizes: readonly number[],
+    attributes: Uint8Array | undefined,
+    bytes: number,
+  ): Promise<AppendResult> {
+    if (this.closing)
+      return Promise.reject(new ClosedError("the journal is closing", { stream: this.state.name }));
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ payloads, sizes, attributes, bytes, resolve, reject });
+      this.start();
+    });
+  }
+
+  /** Asks for an fdatasync of what is written ('batch' timer); runs between commits. */
+  requestSync(): void {
+    if (!this.dirty || this.failure !== undefined) return;
+    this.syncWanted = true;
+    this.start();
+  }
+
+  /** Writes a checkpoint of the last durable point, unless one is being written. */
+  checkpoint(): Promise<void> {
+    this.checkpointing ??= this.writeCheckpoint().finally(() => {
+      this.checkpointing = undefined;
+    });
+    return this.checkpointing;
+  }
+
+  /** Finishes queued appends, syncs everything, writes a checkpoint, closes the files. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.idle();
+    if (this.failure === undefined && this.dirty) {
+      this.syncWanted = true;
+      this.start();
+      await this.idle();
+    }
+    if (this.failure === undefined) {
+      while (this.checkpointing !== undefined) await this.checkpointing;
+      await this.checkpoint();
+    }
+    await this.indexFile.close();
+    await this.file.close();
+  }
+
+  private start(): void {
+    if (this.running) return;
+    this.running = true;
+    queueMicrotask(() => void this.run());
+  }
+
+  private idle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    while (this.failure === undefined && (this.queue.length > 0 || this.syncWanted)) {
+      if (this.queue.length > 0) {
+        const batch = this.takeBatch();
+        try {
+          const results = await this.commit(batch);
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+        } catch (err) {
+          const error = err instanceof Error ? err : new Error(String(err));
+          for (const pending of batch) pending.reject(error);
+        }
+      } else {
+        this.syncWanted = false;
+        await this.syncNow().catch(() => undefined); // a failure is recorded in `this.failure`
+      }
+    }
+    if (this.failure !== undefined) {
+      const queued = this.queue;
+      this.queue = [];
+      for (const pending of queued) pending.reject(this.failure);
+    }
+    this.running = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private takeBatch(): PendingAppend[] {
+    let bytes = this.queue[0]!.bytes;
+    let count = 1;
+    while (
+      count < this.queue.length &&
+      bytes + this.queue[count]!.bytes <= this.ctx.options.commitBytesMax
+    ) {
+      bytes += this.queue[count]!.bytes;
+      count++;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  private async commit(batch: PendingAppend[]): Promise<AppendResult[]> {
+    let bytes = 0;
+    for (const pending of batch) bytes += pending.bytes;
+    const { options } = this.ctx;
+    if (
+      this.state.segments.active.bytes + bytes > options.segmentBytesMax &&
+      this.state.segments.active.bytes > SEGMENT_HEADER_BYTES
+    ) {
+      await this.rotate();
+    }
+    const active = this.state.segments.active;
+    const position = active.bytes;
+    const tail = this.state.tail;
+    const timestampMs = Math.max(this.ctx.clock(), tail.lastTimestampMs);
+    const buf = Buffer.allocUnsafe(bytes);
+    const results: AppendResult[] = new Array(batch.length);
+    const indexed: number[] = [];
+    let nextIndexed = this.state.activeIndex.nextEntryOffset;
+    let seq = tail.lastSeq + 1;
+    let at = 0;
+    let lastRecordAt = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const pending = batch[i]!;
+      results[i] = { firstSeq: seq, timestampMs };
+      const last = pending.payloads.length - 1;
+      for (let j = 0; j <= last; j++) {
+        if (position + at >= nextIndexed) {
+          indexed.push(seq, position + at);
+          nextIndexed = position + at + INDEX_INTERVAL_BYTES;
+        }
+        lastRecordAt = at;
+        at = encodeRecord(
+          buf,
+          at,
+          seq,
+          timestampMs,
+          j === last ? RECORD_FLAG_COMMIT : 0,
+          j === last ? pending.attributes : undefined,
+          pending.payloads[j]!,
+          pending.sizes[j]!,
+        );
+        seq++;
+      }
+    }
+    assert(at === bytes, "a batch encodes to the bytes it was sized at");
+
+    try {
+      await writeFully(this.file, buf, position);
+    } catch (err) {
+      await this.cutBack(position);
+      throw fromSystemError(err, `append to stream ${JSON.stringify(this.state.name)}`, {
+        stream: this.state.name,
+        segment: segmentFileName(active.baseSeq),
+        offset: position,
+        bytes,
+      });
+    }
+    if (options.durability === "always") {
+      try {
+        await this.file.datasync();
+      } catch (err) {
+        await this.cutBack(position);
+        throw this.poison(err);
+      }
+    }
+
+    // Committed: publish.
+    active.bytes = position + bytes;
+    this.state.tail = {
+      lastSeq: seq - 1,
+      lastTimestampMs: timestampMs,
+      lastRecordOffset: position + lastRecordAt,
+      lastRecordCrc: buf.readUInt32LE(lastRecordAt),
+    };
+    for (let k = 0; k < indexed.length; k += 2) {
+      const entry = this.state.activeIndex.offer(indexed[k]!, timestampMs, indexed[k + 1]!);
+      if (entry !== undefined) this.indexFile.append(entry);
+    }
+    this.committedTotal += bytes;
+    if (options.durability !== "batch") this.durable = this.currentPoint();
+    const now = this.ctx.clock();
+    this.lastCommitAtMs = now;
+    this.state.touchedAtMs = now;
+    this.state.notify();
+    this.ctx.onUnchecked(bytes);
+    if (
+      this.uncheckedBytes >= options.checkpointBytes &&
+      this.durable.total > this.checkpointedTotal
+    ) {
+      void this.checkpoint();
+    }
+    return results;
+  }
+
+  private currentPoint(): DurablePoint {
+    const active = this.state.segments.active;
+    return {
+      baseSeq: active.baseSeq,
+      end: active.bytes,
+      tail: this.state.tail,
+      total: this.committedTotal,
+    };
+  }
+
+  private async syncNow(): Promise<void> {
+    const point = this.currentPoint();
+    try {
+      await this.file.datasync();
+    } catch (err) {
+      throw this.poison(err);
+    }
+    this.durable = point;
+  }
+
+  /** Removes bytes of a failed write, so they cannot reappear behind later appends. */
+  private async cutBack(position: number): Promise<void> {
+    try {
+      await this.file.truncate(position);
+    } catch (err) {
+      throw this.poison(err);
+    }
+  }
+
+  private poison(err: unknown): TidemarkError {
+    const cause = fromSystemError(err, "flush", {});
+    this.failure ??= new IoError(
+      `stream ${JSON.stringify(this.state.name)} cannot be written any more: ${cause.message}. ` +
+        "Reopen the journal to recover it.",
+      { stream: this.state.name, segment: segmentFileName(this.state.segments.active.baseSeq) },
+      err,
+    );
+    return this.failure;
+  }
+
+  /** Seals the active segment and starts the next one (docs/format.md §4). */
+  private async rotate(): Promise<void> {
+    const { fs, options } = this.ctx;
+    const durable = options.durability !== "none";
+    if (durable && this.dirty) await this.syncNow();
+    const sealed = this.state.segments.active;
+    const tail = this.state.tail;
+    const baseSeq = tail.lastSeq + 1;
+    const createdAtMs = Math.max(this.ctx.clock(), tail.lastTimestampMs);
+    let file: FileHandle;
+    try {
+      file = await createSegmentFile(
+        fs,
+        this.state.dir,
+        baseSeq,
+        createdAtMs,
+        this.state.tag,
+        durable,
+      );
+    } catch (err) {
+      throw fromSystemError(err, `start segment ${segmentFileName(baseSeq)}`, {
+        stream: this.state.name,
+      });
+    }
+    await this.indexFile.close();
+    this.ctx.indexCache.put(this.state.dir, sealed.baseSeq, this.state.activeIndex);
+    const old = this.file;
+    this.file = file;
+    this.state.segments.push({ baseSeq, bytes: SEGMENT_HEADER_BYTES });
+    this.state.activeIndex = new SparseIndex();
+    this.state.tail = {
+      ...tail,
+      lastTimestampMs: createdAtMs,
+      lastRecordOffset: 0,
+      lastRecordCrc: 0,
+    };
+    this.indexFile = new IndexFileWriter(fs, this.state.dir, baseSeq, this.state.activeIndex);
+    if (durable || !this.dirty) this.durable = this.currentPoint();
+    await old.close();
+    void this.checkpoint();
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    const point = this.durable;
+    if (point.baseSeq === this.checkpointedAt.baseSeq && point.end === this.checkpointedAt.end)
+      return;
+    const checkpoint = encodeCheckpoint({
+      segmentBaseSeq: point.baseSeq,
+      lastRecordOffset: point.tail.lastRecordOffset,
+      endOffset: point.end,
+      lastSeq: point.tail.lastSeq,
+      lastTimestampMs: point.tail.lastTimestampMs,
+      lastRecordCrc: point.tail.lastRecordCrc,
+    });
+    // A checkpoint is a hint checked on open (docs/format.md §7): no flush needed. A failure
+    // only means the next open scans more; it is retried at the next trigger.
+    try {
+      await writeFileAtomic(this.ctx.fs, this.state.dir, CHECKPOINT_FILE, checkpoint, false);
+    } catch {
+      return;
+    }
+    const covered = point.total - this.checkpointedTotal;
+    this.checkpointedTotal = point.total;
+    this.checkpointedAt = { baseSeq: point.baseSeq, end: point.end };
+    if (covered > 0) this.ctx.onUnchecked(-covered);
+  }
+}
