@@ -61,7 +61,9 @@ describe("follow", () => {
     );
     for (let i = 20; i < 60; i++) await stream.append(`r${i}`);
     const results = await Promise.all(followers);
-    results.forEach((seqs, i) => expect(seqs).toEqual(range(i + 1, 60)));
+    results.forEach((seqs, i) => {
+      expect(seqs).toEqual(range(i + 1, 60));
+    });
     await journal.close();
   });
 

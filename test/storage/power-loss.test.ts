@@ -43,7 +43,7 @@ async function workload(
         const seqs = await stream.appendMany(ids.map(payloadFor));
         const acked = outcome.acked.get(name) ?? new Map<number, string>();
         outcome.acked.set(name, acked);
-        seqs.forEach((seq, i) => acked.set(seq, ids[i]!));
+        for (const [i, seq] of seqs.entries()) acked.set(seq, ids[i]!);
       } catch {
         if (!disk.crashed) await new Promise((resolve) => setImmediate(resolve));
       }
