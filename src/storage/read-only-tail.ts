@@ -65,7 +65,6 @@ export class ReadOnlyTail {
         timer: setInterval(wakeAll, this.pollIntervalMs),
         linger: undefined,
       };
-      entry.timer.unref();
       this.watches.set(state, entry);
     }
     if (entry.linger !== undefined) {
@@ -73,10 +72,12 @@ export class ReadOnlyTail {
       entry.linger = undefined;
     }
     entry.wakes.add(wake);
+    entry.timer.ref(); // a waiting follower keeps the process alive, as a socket would
     const current = entry;
     return () => {
       current.wakes.delete(wake);
       if (current.wakes.size > 0 || current.linger !== undefined) return;
+      current.timer.unref();
       current.linger = setTimeout(() => {
         if (current.wakes.size === 0) this.unwatch(state, current);
       }, WATCH_LINGER_MS);

@@ -195,6 +195,16 @@ class SegmentRead {
             continue;
           }
         }
+        if (expected < this.from) {
+          // Damage before the first wanted record (the scan started at an earlier index
+          // entry): step over it if the wanted record is intact.
+          const hit = await findNextValidRecord(file, scanner.position + 1, end, expected - 1, RECORD_BODY_BYTES_LIMIT);
+          if (hit !== undefined && hit.seq <= this.from) {
+            scanner.seek(hit.offset);
+            expected = hit.seq;
+            continue;
+          }
+        }
         throw await this.damage(file, scanner.position, end, expected, view.reason);
       }
     } finally {
@@ -288,30 +298,29 @@ class SegmentRead {
     expected: number,
     reason: string,
   ): Promise<CorruptError> {
-    const hit = await findNextValidRecord(
-      file,
-      offset + 1,
-      end,
-      expected - 1,
-      RECORD_BODY_BYTES_LIMIT,
-    );
+    const name = JSON.stringify(this.state.name);
+    const endOfData = offset >= end;
+    const hit = endOfData
+      ? undefined
+      : await findNextValidRecord(file, offset + 1, end, expected - 1, RECORD_BODY_BYTES_LIMIT);
     const lastLost = hit === undefined ? this.lastSeqOfSegment() : hit.seq - 1;
     const bytes = (hit?.offset ?? end) - offset;
     const resume = lastLost >= this.state.lastSeq ? {} : { resumeAfter: lastLost };
-    return new CorruptError(
-      `stream ${JSON.stringify(this.state.name)}: ${reason} at offset ${offset} of ${this.segment}; ` +
+    const message = endOfData
+      ? `stream ${name}: ${this.segment} ends at seq ${expected - 1} but the stream continues at ` +
+        `seq ${lastLost + 1}; seqs ${expected}..${lastLost} are missing (a segment file was lost)`
+      : `stream ${name}: ${reason} at offset ${offset} of ${this.segment}; ` +
         `seqs ${expected}..${lastLost} cannot be read (${bytes} bytes)` +
-        (hit === undefined ? "" : `; intact records resume at seq ${hit.seq}`),
-      {
-        stream: this.state.name,
-        segment: this.segment,
-        offset,
-        bytes,
-        firstSeqLost: expected,
-        lastSeqLost: lastLost,
-        ...resume,
-      },
-    );
+        (hit === undefined ? "" : `; intact records resume at seq ${hit.seq}`);
+    return new CorruptError(message, {
+      stream: this.state.name,
+      segment: this.segment,
+      offset,
+      bytes,
+      firstSeqLost: expected,
+      lastSeqLost: lastLost,
+      ...resume,
+    });
   }
 
   private lastSeqOfSegment(): number {

@@ -48,7 +48,7 @@ export function streamIdentity(name: string): StreamIdentity {
     const char = String.fromCharCode(byte);
     slug += /[A-Za-z0-9._-]/.test(char) && byte < 0x80 ? char : "_";
   }
-  if (slug.startsWith(".")) slug = `_${slug.slice(1)}`;
+  if (slug.startsWith(".") || slug.startsWith("-")) slug = `_${slug.slice(1)}`;
   const hash = digest.subarray(0, HASH_HEX_DIGITS / 2).toString("hex");
   return { dirName: `${slug}-${hash}`, tag: digest.readUInt32LE(0) };
 }
