@@ -12,7 +12,7 @@
  *          26  attrBytes    u16
  *          28  body         attributes, then payload
  */
-import { crc32 } from "node:zlib";
+
 import { assert } from "../assert.js";
 import {
   RECORD_ATTR_BYTES_LIMIT,
@@ -21,6 +21,7 @@ import {
   RECORD_HEADER_BYTES,
   U64_SAFE_LIMIT,
 } from "./constants.js";
+import { crc32 } from "./crc32.js";
 import { readU64, writeU64 } from "./u64.js";
 
 export type Payload = Uint8Array | string;
@@ -66,7 +67,7 @@ export function encodeRecord(
     target.set(payload, payloadStart);
   }
   const end = bodyStart + bodyBytes;
-  target.writeUInt32LE(crc32(target.subarray(offset + 4, end)), offset);
+  target.writeUInt32LE(crc32(target, offset + 4, end), offset);
   return end;
 }
 
@@ -129,7 +130,7 @@ export function decodeRecord(
     return DECODE_INCOMPLETE;
   }
   const stored = buf.readUInt32LE(offset);
-  if (crc32(buf.subarray(offset + 4, recordEnd)) !== stored) {
+  if (crc32(buf, offset + 4, recordEnd) !== stored) {
     view.reason = "checksum mismatch";
     return DECODE_CORRUPT;
   }

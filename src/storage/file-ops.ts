@@ -21,6 +21,32 @@ export async function writeFully(
   }
 }
 
+/** Writes the buffers back to back at `position`, finishing any short write piece by piece. */
+export async function writevFully(
+  file: FileHandle,
+  buffers: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
+  let total = 0;
+  for (const buf of buffers) total += buf.byteLength;
+  const written = await file.writev(buffers, position);
+  if (written === total) return;
+  if (written < 0) throw new Error(`writev returned ${written}`);
+  // Rare (a signal, a full disk, more buffers than IOV_MAX): write the rest one by one.
+  let skip = written;
+  let at = position + written;
+  for (const buf of buffers) {
+    if (skip >= buf.byteLength) {
+      skip -= buf.byteLength;
+      continue;
+    }
+    const rest = buf.subarray(skip);
+    skip = 0;
+    await writeFully(file, rest, at);
+    at += rest.byteLength;
+  }
+}
+
 /** Reads up to `length` bytes at `position`; returns the count read (short only at end of file). */
 export async function readFully(
   file: FileHandle,

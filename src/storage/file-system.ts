@@ -8,6 +8,8 @@ export interface FileHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** Writes up to `length` bytes at `position`; returns the count written (may be short). */
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** Writes the buffers one after another at `position` (pwritev); returns the count written. */
+  writev(buffers: readonly Uint8Array[], position: number): Promise<number>;
   /** Flushes the file's data (fdatasync): after it resolves, the bytes survive a power loss. */
   datasync(): Promise<void>;
   truncate(bytes: number): Promise<void>;

@@ -48,6 +48,8 @@ export interface ResolvedOptions {
   pollIntervalMs: number;
   /** Largest bytes of one group-commit write. */
   commitBytesMax: number;
+  /** Encoded bytes a stream holds waiting for their commit; past it appends wait unencoded. */
+  queueBytesMax: number;
   /** A stream's checkpoint is rewritten after this much new data. */
   checkpointBytes: number;
   /** All streams' unchecked bytes together never exceed this for long: bounds recovery work. */
@@ -114,6 +116,7 @@ export function resolveOptions(options: JournalOptions = {}): ResolvedOptions {
     readOnly: options.readOnly === true,
     pollIntervalMs,
     commitBytesMax: Math.min(4 * 1024 * 1024, segmentBytesMax - SEGMENT_HEADER_BYTES),
+    queueBytesMax: 32 * 1024 * 1024,
     checkpointBytes: 1024 * 1024,
     recoveryScanBytesMax: 64 * 1024 * 1024,
     checkpointQuietMs: 1000,

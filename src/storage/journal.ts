@@ -314,14 +314,14 @@ async function prepareDirectory(fs: FileSystem, dir: string, readOnly: boolean):
     await makeDirectories(fs, dir);
     return;
   }
-  const foreign = names.filter(
-    (name) => name !== DESCRIPTOR_FILE && name !== LOCK_DIR && name !== STREAMS_DIR,
-  );
+  // What another opener creating this journal right now may have made so far is not foreign.
+  const ours = new Set([DESCRIPTOR_FILE, `${DESCRIPTOR_FILE}.tmp`, LOCK_DIR, STREAMS_DIR]);
+  const foreign = names.filter((name) => !ours.has(name));
   if (!names.includes(DESCRIPTOR_FILE) && (foreign.length > 0 || readOnly)) {
     throw new NotAJournalError(
       readOnly
         ? `${dir} holds no tidemark journal (no ${DESCRIPTOR_FILE})`
-        : `${dir} is not empty and holds no tidemark journal (no ${DESCRIPTOR_FILE}); refusing to write into it`,
+        : `${dir} is not empty (${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}) and holds no tidemark journal (no ${DESCRIPTOR_FILE}); refusing to write into it`,
       { path: dir },
     );
   }

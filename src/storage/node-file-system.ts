@@ -27,6 +27,14 @@ class NodeFileHandle implements FileHandle {
     });
   }
 
+  writev(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.writev(this.fd, buffers as Uint8Array[], position, (err, written) =>
+        err ? reject(err) : resolve(written),
+      );
+    });
+  }
+
   datasync(): Promise<void> {
     return new Promise((resolve, reject) => {
       fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve()));

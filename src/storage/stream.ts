@@ -21,7 +21,7 @@ import {
 } from "../format/constants.js";
 import { type Payload, payloadByteLength } from "../format/record.js";
 import type { ResolvedOptions } from "./journal-options.js";
-import { type JournalRecord, type ReaderContext, readRecords } from "./record-reader.js";
+import { type JournalRecord, type ReaderContext, RecordIterator } from "./record-reader.js";
 import type { StreamState } from "./stream-state.js";
 import type { StreamWriter } from "./stream-writer.js";
 
@@ -147,7 +147,12 @@ export class Stream {
         : positiveInteger("limit", options.limit);
     const fromTimeMs = optionalTime("fromTime", options.fromTime);
     const toTimeMs = optionalTime("toTime", options.toTime);
-    return this.readFrom(after, limit, fromTimeMs, toTimeMs);
+    return new RecordIterator(this.host.reader, this.state, async () => {
+      await this.host.refresh?.(this.state);
+      const start = this.checkAfter(after);
+      this.state.touchedAtMs = this.host.now();
+      return { after: start, lastSeq: this.state.lastSeq, limit, fromTimeMs, toTimeMs };
+    });
   }
 
   /**
@@ -176,24 +181,6 @@ export class Stream {
     };
   }
 
-  private async *readFrom(
-    after: number | undefined,
-    limit: number,
-    fromTimeMs: number | undefined,
-    toTimeMs: number | undefined,
-  ): AsyncGenerator<JournalRecord> {
-    await this.host.refresh?.(this.state);
-    const start = this.checkAfter(after);
-    this.state.touchedAtMs = this.host.now();
-    yield* readRecords(this.host.reader, this.state, {
-      after: start,
-      lastSeq: this.state.lastSeq,
-      limit,
-      fromTimeMs,
-      toTimeMs,
-    });
-  }
-
   private async *followFrom(
     after: number | undefined,
     signal: AbortSignal | undefined,
@@ -203,13 +190,14 @@ export class Stream {
     while (!signal?.aborted && !this.state.ended && !this.host.isClosed()) {
       const lastSeq = this.state.lastSeq;
       if (cursor < lastSeq) {
-        const records = readRecords(this.host.reader, this.state, {
+        const request = {
           after: cursor,
           lastSeq,
           limit: Number.POSITIVE_INFINITY,
           fromTimeMs: undefined,
           toTimeMs: undefined,
-        });
+        };
+        const records = new RecordIterator(this.host.reader, this.state, async () => request);
         for await (const record of records) {
           yield record;
           cursor = record.seq;

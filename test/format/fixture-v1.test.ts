@@ -34,17 +34,28 @@ describe("format v1 fixture", () => {
     const records = await collect(events.read({ after: 0 }));
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 123 }, (_, i) => i + 1));
     for (let i = 1; i <= 120; i++) {
-      const expected = JSON.stringify({ i, type: i % 3 ? "token" : "tool", text: "x".repeat(i % 17) });
+      const expected = JSON.stringify({
+        i,
+        type: i % 3 ? "token" : "tool",
+        text: "x".repeat(i % 17),
+      });
       expect(Buffer.from(records[i - 1]!.payload).toString()).toBe(expected);
       expect(records[i - 1]!.attributes).toBeUndefined();
     }
-    expect(records.slice(120).map((r) => Buffer.from(r.payload).toString())).toEqual(["batch-a", "batch-b", "batch-c"]);
+    expect(records.slice(120).map((r) => Buffer.from(r.payload).toString())).toEqual([
+      "batch-a",
+      "batch-b",
+      "batch-c",
+    ]);
     expect(Buffer.from(records[122]!.attributes!).toString()).toBe("producer:p1:7");
     checkTimestamps(records);
     expect(events.info()).toMatchObject({ firstSeq: 1, lastSeq: 123, records: 123 });
 
     const binary = await collect((await journal.stream("terminal ✓ bytes")).read({ after: 0 }));
-    expect(binary.map((r) => Buffer.from(r.payload))).toEqual([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.alloc(0)]);
+    expect(binary.map((r) => Buffer.from(r.payload))).toEqual([
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+      Buffer.alloc(0),
+    ]);
     await journal.close();
   });
 
@@ -57,7 +68,11 @@ describe("format v1 fixture", () => {
     const events = await journal.stream("agent/run-42/events");
     expect((await events.append("new")).seq).toBe(124);
     const tail = await collect(events.read({ after: 121 }));
-    expect(tail.map((r) => Buffer.from(r.payload).toString())).toEqual(["batch-b", "batch-c", "new"]);
+    expect(tail.map((r) => Buffer.from(r.payload).toString())).toEqual([
+      "batch-b",
+      "batch-c",
+      "new",
+    ]);
     await journal.close();
   });
 });

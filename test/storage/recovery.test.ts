@@ -2,7 +2,18 @@
  * One test per row of the recovery table (docs/format.md §9): damage is made on a real journal
  * directory, then `Journal.open` must do what the table says and report it.
  */
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RECORD_FLAG_COMMIT, RECORD_HEADER_BYTES } from "../../src/format/constants.js";
@@ -12,8 +23,10 @@ import { Journal, type JournalOptions, type JournalRecord } from "../../src/inde
 import { streamIdentity } from "../../src/storage/stream-name.js";
 import { tempDir } from "../support/tmp-dir.js";
 
-const streamPath = (dir: string, name: string) => join(dir, "streams", streamIdentity(name).dirName);
-const segmentPath = (dir: string, name: string, base: number) => join(streamPath(dir, name), segmentFileName(base));
+const streamPath = (dir: string, name: string) =>
+  join(dir, "streams", streamIdentity(name).dirName);
+const segmentPath = (dir: string, name: string, base: number) =>
+  join(streamPath(dir, name), segmentFileName(base));
 
 function segments(dir: string, name: string): number[] {
   return readdirSync(streamPath(dir, name))
@@ -58,7 +71,10 @@ describe("recovery table (docs/format.md §9)", () => {
 
   it("row 2: records written after the checkpoint are scanned and kept", async () => {
     const dir = await journalWith(3);
-    appendFileSync(segmentPath(dir, "s", 1), Buffer.concat([rawRecord(4, "r4"), rawRecord(5, "r5")]));
+    appendFileSync(
+      segmentPath(dir, "s", 1),
+      Buffer.concat([rawRecord(4, "r4"), rawRecord(5, "r5")]),
+    );
     const journal = await Journal.open(dir);
     expect(journal.recovery).toEqual([]);
     expect(journal.recoveryScannedBytes).toBe(2 * (RECORD_HEADER_BYTES + 2));
@@ -68,9 +84,15 @@ describe("recovery table (docs/format.md §9)", () => {
 
   it.each([
     ["row 3: a torn record header", rawRecord(4, "r4").subarray(0, 10)],
-    ["row 4: a torn record body", rawRecord(4, "r4-longer-body").subarray(0, RECORD_HEADER_BYTES + 5)],
+    [
+      "row 4: a torn record body",
+      rawRecord(4, "r4-longer-body").subarray(0, RECORD_HEADER_BYTES + 5),
+    ],
     ["row 5: a zero-filled tail", Buffer.alloc(4096)],
-    ["row 6: an incomplete batch", Buffer.concat([rawRecord(4, "r4", false), rawRecord(5, "r5", false)])],
+    [
+      "row 6: an incomplete batch",
+      Buffer.concat([rawRecord(4, "r4", false), rawRecord(5, "r5", false)]),
+    ],
   ])("%s is cut back to the last complete append and reported", async (_row, tail) => {
     const dir = await journalWith(3);
     const path = segmentPath(dir, "s", 1);
@@ -78,7 +100,13 @@ describe("recovery table (docs/format.md §9)", () => {
     appendFileSync(path, tail);
     const journal = await Journal.open(dir);
     expect(journal.recovery).toEqual([
-      expect.objectContaining({ kind: "torn-tail", stream: "s", segment: segmentFileName(1), offset: size, bytes: tail.byteLength }),
+      expect.objectContaining({
+        kind: "torn-tail",
+        stream: "s",
+        segment: segmentFileName(1),
+        offset: size,
+        bytes: tail.byteLength,
+      }),
     ]);
     expect(statSync(path).size).toBe(size);
     const stream = await journal.stream("s");
@@ -97,7 +125,13 @@ describe("recovery table (docs/format.md §9)", () => {
     appendFileSync(path, cut);
     const journal = await Journal.open(dir);
     expect(journal.recovery).toEqual([
-      expect.objectContaining({ kind: "corrupt", stream: "s", offset: size, bytes: cut.byteLength, firstSeq: 4 }),
+      expect.objectContaining({
+        kind: "corrupt",
+        stream: "s",
+        offset: size,
+        bytes: cut.byteLength,
+        firstSeq: 4,
+      }),
     ]);
     const saved = journal.recovery[0]!.path!;
     expect(readFileSync(saved)).toEqual(cut);
@@ -121,7 +155,8 @@ describe("recovery table (docs/format.md §9)", () => {
     const seen: string[] = [];
     const error = await (async () => {
       try {
-        for await (const record of stream.read({ after: 0 })) seen.push(Buffer.from(record.payload).toString());
+        for await (const record of stream.read({ after: 0 }))
+          seen.push(Buffer.from(record.payload).toString());
       } catch (err) {
         return err as { code: string; context: Record<string, number | string> };
       }
@@ -130,7 +165,14 @@ describe("recovery table (docs/format.md §9)", () => {
     expect(seen).toEqual(names(14));
     expect(error).toMatchObject({
       code: "CORRUPT",
-      context: { stream: "s", segment: segmentFileName(1), firstSeqLost: 15, lastSeqLost: 15, resumeAfter: 15, bytes: recordBytes },
+      context: {
+        stream: "s",
+        segment: segmentFileName(1),
+        firstSeqLost: 15,
+        lastSeqLost: 15,
+        resumeAfter: 15,
+        bytes: recordBytes,
+      },
     });
     expect(await collect(stream.read({ after: 15 }))).toEqual(names(185, 16));
     await journal.close();
@@ -146,9 +188,13 @@ describe("recovery table (docs/format.md §9)", () => {
     const seen: string[] = [];
     await expect(
       (async () => {
-        for await (const record of stream.read({ after: 0 })) seen.push(Buffer.from(record.payload).toString());
+        for await (const record of stream.read({ after: 0 }))
+          seen.push(Buffer.from(record.payload).toString());
       })(),
-    ).rejects.toMatchObject({ code: "CORRUPT", context: { firstSeqLost: bases[1], lastSeqLost: bases[2]! - 1, resumeAfter: bases[2]! - 1 } });
+    ).rejects.toMatchObject({
+      code: "CORRUPT",
+      context: { firstSeqLost: bases[1], lastSeqLost: bases[2]! - 1, resumeAfter: bases[2]! - 1 },
+    });
     expect(seen).toEqual(names(bases[1]! - 1));
     expect((await collect(stream.read({ after: bases[2]! - 1 }))).length).toBe(400 - bases[2]! + 1);
     await journal.close();
@@ -158,7 +204,9 @@ describe("recovery table (docs/format.md §9)", () => {
     const dir = await journalWith(10);
     writeFileSync(segmentPath(dir, "s", 11), Buffer.from("TMSG-torn"));
     const journal = await Journal.open(dir);
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "removed-segment", segment: segmentFileName(11), bytes: 9 })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({ kind: "removed-segment", segment: segmentFileName(11), bytes: 9 }),
+    ]);
     expect(existsSync(segmentPath(dir, "s", 11))).toBe(false);
     const stream = await journal.stream("s");
     expect((await stream.append("r11")).seq).toBe(11);
@@ -174,7 +222,14 @@ describe("recovery table (docs/format.md §9)", () => {
     writeFileSync(path, bytes);
     unlinkSync(join(streamPath(dir, "s"), "checkpoint"));
     const journal = await Journal.open(dir);
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "corrupt", segment: segmentFileName(1), offset: 0, bytes: 32 })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({
+        kind: "corrupt",
+        segment: segmentFileName(1),
+        offset: 0,
+        bytes: 32,
+      }),
+    ]);
     const stream = await journal.stream("s");
     await stream.append("r11");
     expect(await collect(stream.read({ after: 0 }))).toEqual(names(11));
@@ -188,7 +243,9 @@ describe("recovery table (docs/format.md §9)", () => {
     bytes[30]! ^= 1;
     writeFileSync(checkpoint, bytes);
     let journal = await Journal.open(dir);
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "checkpoint-ignored", stream: "s" })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({ kind: "checkpoint-ignored", stream: "s" }),
+    ]);
     expect(journal.recoveryScannedBytes).toBeGreaterThan(20 * RECORD_HEADER_BYTES);
     expect((await journal.stream("s")).info().lastSeq).toBe(20);
     await journal.close();
@@ -196,7 +253,10 @@ describe("recovery table (docs/format.md §9)", () => {
     // A well-formed checkpoint that does not describe the data (here: it claims more records).
     const good = readFileSync(checkpoint);
     const path = segmentPath(dir, "s", 1);
-    writeFileSync(path, readFileSync(path).subarray(0, statSync(path).size - (RECORD_HEADER_BYTES + 3)));
+    writeFileSync(
+      path,
+      readFileSync(path).subarray(0, statSync(path).size - (RECORD_HEADER_BYTES + 3)),
+    );
     journal = await Journal.open(dir);
     expect(journal.recovery).toEqual([expect.objectContaining({ kind: "checkpoint-ignored" })]);
     expect((await journal.stream("s")).info().lastSeq).toBe(19);
@@ -210,7 +270,9 @@ describe("recovery table (docs/format.md §9)", () => {
     const last = bases[bases.length - 1]!;
     unlinkSync(segmentPath(dir, "s", last));
     const journal = await Journal.open(dir, { segmentBytesMax: 4096 });
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "corrupt", firstSeq: last, lastSeq: 200 })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({ kind: "corrupt", firstSeq: last, lastSeq: 200 }),
+    ]);
     const stream = await journal.stream("s");
     expect((await stream.append("r201")).seq).toBe(201);
     await expect(collect(stream.read({ after: last - 2 }))).rejects.toMatchObject({
@@ -229,9 +291,17 @@ describe("recovery table (docs/format.md §9)", () => {
     const journal = await Journal.open(dir, { segmentBytesMax: 32 * 1024 });
     const stream = await journal.stream("s");
     expect(segments(dir, "s").length).toBeGreaterThan(2);
-    expect(await collect(stream.read({ after: 2500, limit: 3 }))).toEqual(["r2501", "r2502", "r2503"]);
+    expect(await collect(stream.read({ after: 2500, limit: 3 }))).toEqual([
+      "r2501",
+      "r2502",
+      "r2503",
+    ]);
     expect(await collect(stream.read({ after: 10, limit: 2 }))).toEqual(["r11", "r12"]);
-    expect(readFileSync(join(streamPath(dir, "s"), `${segmentFileName(1).slice(0, 20)}.idx`)).subarray(0, 4).toString()).toBe("TMIX");
+    expect(
+      readFileSync(join(streamPath(dir, "s"), `${segmentFileName(1).slice(0, 20)}.idx`))
+        .subarray(0, 4)
+        .toString(),
+    ).toBe("TMIX");
     await journal.close();
   });
 
@@ -242,7 +312,9 @@ describe("recovery table (docs/format.md §9)", () => {
     await journal0.close();
     copyFileSync(segmentPath(dir, "other", 1), segmentPath(dir, "s", 6));
     const journal = await Journal.open(dir);
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "corrupt", stream: "s", segment: segmentFileName(6) })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({ kind: "corrupt", stream: "s", segment: segmentFileName(6) }),
+    ]);
     expect(existsSync(segmentPath(dir, "s", 6))).toBe(false);
     expect(readdirSync(join(streamPath(dir, "s"), "quarantine"))).toHaveLength(1);
     const stream = await journal.stream("s");
@@ -254,7 +326,9 @@ describe("recovery table (docs/format.md §9)", () => {
     const dir = await journalWith(2);
     writeFileSync(join(streamPath(dir, "s"), "notes.txt"), "mine");
     const journal = await Journal.open(dir);
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "unknown-file", path: "notes.txt" })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({ kind: "unknown-file", path: "notes.txt" }),
+    ]);
     expect(readFileSync(join(streamPath(dir, "s"), "notes.txt"), "utf8")).toBe("mine");
     await journal.close();
   });
@@ -272,7 +346,9 @@ describe("recovery table (docs/format.md §9)", () => {
     writeFileSync(join(streamPath(dir, "t"), "checkpoint.tmp"), "half");
     expect(existsSync(deleted)).toBe(false);
     const journal = await Journal.open(dir);
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "removed-temp", stream: "t", path: "checkpoint.tmp" })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({ kind: "removed-temp", stream: "t", path: "checkpoint.tmp" }),
+    ]);
     expect(readdirSync(join(dir, "streams"))).toEqual([streamIdentity("t").dirName]);
     await journal.close();
   });
@@ -285,7 +361,9 @@ describe("recovery table (docs/format.md §9)", () => {
     writeFileSync(join(streamPath(dir, "s"), "stream.json"), "{ not json");
     const journal = await Journal.open(dir);
     expect(journal.list()).toEqual(["t"]);
-    expect(journal.recovery).toEqual([expect.objectContaining({ kind: "corrupt", path: streamIdentity("s").dirName })]);
+    expect(journal.recovery).toEqual([
+      expect.objectContaining({ kind: "corrupt", path: streamIdentity("s").dirName }),
+    ]);
     expect(existsSync(segmentPath(dir, "s", 1))).toBe(true);
     await journal.close();
   });

@@ -24,8 +24,19 @@ describe("stream names", () => {
   });
 
   it("reject names that are empty, too long, not strings, with NUL or lone surrogates", () => {
-    for (const bad of ["", "é".repeat(128), "x".repeat(256), "a\u0000", "\udc00x", undefined, 7, null]) {
-      expect(() => validateStreamName(bad)).toThrow(expect.objectContaining({ code: "INVALID_NAME" }));
+    for (const bad of [
+      "",
+      "é".repeat(128),
+      "x".repeat(256),
+      "a\u0000",
+      "\udc00x",
+      undefined,
+      7,
+      null,
+    ]) {
+      expect(() => validateStreamName(bad)).toThrow(
+        expect.objectContaining({ code: "INVALID_NAME" }),
+      );
     }
     expect(validateStreamName("😀".repeat(63))).toHaveLength(126); // 252 bytes: a surrogate pair each
   });

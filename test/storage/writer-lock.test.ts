@@ -23,8 +23,14 @@ describe("writer lock", () => {
     const outcomes = await Promise.all(
       children.map((child) => child.waitFor(/^(opened|failed)/, 60_000)),
     );
-    expect(outcomes.filter((line) => line.startsWith("opened"))).toHaveLength(1);
-    expect(outcomes.filter((line) => line === "failed JOURNAL_LOCKED")).toHaveLength(19);
+    expect(
+      outcomes.filter((line) => line.startsWith("opened")),
+      outcomes.join(", "),
+    ).toHaveLength(1);
+    expect(
+      outcomes.filter((line) => line.startsWith("failed JOURNAL_LOCKED")),
+      outcomes.join(", "),
+    ).toHaveLength(19);
     for (const child of children) child.process.stdin!.end();
     await Promise.all(children.map((child) => child.exited));
     const reopened = await Journal.open(dir);

@@ -291,6 +291,11 @@ class SimFileHandle implements FileHandle {
     return length;
   }
 
+  async writev(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    const whole = Buffer.concat(buffers);
+    return this.write(whole, 0, whole.byteLength, position);
+  }
+
   async datasync(): Promise<void> {
     await tick();
     this.check();

@@ -11,6 +11,8 @@ try {
     process.exit(0);
   });
 } catch (err) {
-  process.stdout.write(`failed ${(err as { code?: string }).code ?? String(err)}\n`);
+  process.stdout.write(
+    `failed ${(err as { code?: string }).code ?? String(err)} ${(err as Error).message.replaceAll("\n", " ")}\n`,
+  );
   process.exit(0);
 }

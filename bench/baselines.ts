@@ -1,0 +1,71 @@
+/**
+ * The baselines every journal benchmark is compared with, measured in the same run:
+ * a naive NDJSON log with fs.appendFile, a raw write+fdatasync loop, and better-sqlite3 in WAL mode.
+ */
+import fs from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import Database from "better-sqlite3";
+import { measure, payload, type Result } from "./lib.js";
+
+const write = promisify(fs.write);
+const fdatasync = promisify(fs.fdatasync);
+
+export async function ndjsonAppendFile(dir: string, records: number): Promise<Result> {
+  const path = join(dir, "naive.ndjson");
+  return measure("naive NDJSON appendFile (no fsync)", records, async () => {
+    for (let i = 0; i < records; i++) await fs.promises.appendFile(path, `${payload(i)}\n`);
+  });
+}
+
+export async function rawWriteDatasync(dir: string, records: number): Promise<Result> {
+  const fd = fs.openSync(join(dir, "raw.log"), "w");
+  const buf = Buffer.from(`${payload(0)}\n`);
+  let position = 0;
+  try {
+    return await measure("raw write+fdatasync loop (1 awaited writer)", records, async () => {
+      for (let i = 0; i < records; i++) {
+        await write(fd, buf, 0, buf.length, position);
+        position += buf.length;
+        await fdatasync(fd);
+      }
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function openSqlite(dir: string, name: string, synchronous: "FULL" | "NORMAL") {
+  const db = new Database(join(dir, name));
+  db.pragma("journal_mode = WAL");
+  db.pragma(`synchronous = ${synchronous}`);
+  db.exec("CREATE TABLE events (seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)");
+  return db;
+}
+
+export async function sqliteFullPerRow(dir: string, records: number): Promise<Result> {
+  const db = openSqlite(dir, "full.db", "FULL");
+  const insert = db.prepare("INSERT INTO events (ts, payload) VALUES (?, ?)");
+  try {
+    return await measure("SQLite WAL synchronous=FULL, 1 row/txn", records, async () => {
+      for (let i = 0; i < records; i++) insert.run(Date.now(), payload(i));
+    });
+  } finally {
+    db.close();
+  }
+}
+
+export async function sqliteNormalBatched(dir: string, records: number): Promise<Result> {
+  const db = openSqlite(dir, "normal.db", "NORMAL");
+  const insert = db.prepare("INSERT INTO events (ts, payload) VALUES (?, ?)");
+  const batch = db.transaction((from: number) => {
+    for (let i = from; i < from + 1000; i++) insert.run(Date.now(), payload(i));
+  });
+  try {
+    return await measure("SQLite WAL synchronous=NORMAL, 1000 rows/txn", records, async () => {
+      for (let i = 0; i < records; i += 1000) batch(i);
+    });
+  } finally {
+    db.close();
+  }
+}

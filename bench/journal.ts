@@ -1,0 +1,245 @@
+/**
+ * `npm run bench`: the journal against its baselines, measured in the same run on this machine.
+ * Prints a table of records/s and ratios, and writes the numbers to bench/results/.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Journal } from "../src/index.js";
+import {
+  ndjsonAppendFile,
+  rawWriteDatasync,
+  sqliteFullPerRow,
+  sqliteNormalBatched,
+} from "./baselines.js";
+import {
+  fmt,
+  forDuration,
+  measure,
+  payload,
+  peakRss,
+  type Result,
+  saveResults,
+  table,
+} from "./lib.js";
+
+const quick = process.argv.includes("--quick");
+const scale = quick ? 0.2 : 1;
+const n = (count: number) => Math.max(1000, Math.round(count * scale));
+const root = mkdtempSync(join(tmpdir(), "tidemark-bench-"));
+const dirFor = (name: string) => mkdtempSync(join(root, `${name}-`));
+
+async function appendManyRun(durability: "none" | "batch", records: number): Promise<Result> {
+  const journal = await Journal.open(dirFor(durability), { durability });
+  const stream = await journal.stream("bench");
+  const batch = Array.from({ length: 1000 }, (_, i) => payload(i));
+  const result = await measure(
+    `tidemark appendMany ×1000, durability '${durability}'`,
+    records,
+    async () => {
+      for (let i = 0; i < records; i += batch.length) await stream.appendMany(batch);
+    },
+  );
+  await journal.close();
+  return result;
+}
+
+async function concurrentAlways(clients: number, seconds: number): Promise<Result> {
+  const journal = await Journal.open(dirFor(`always-${clients}`), { durability: "always" });
+  const stream = await journal.stream("bench");
+  const body = payload(1);
+  const { count, seconds: elapsed } = await forDuration(seconds, clients, async () => {
+    await stream.append(body);
+    return 1;
+  });
+  await journal.close();
+  const result = {
+    name: `tidemark append, 'always', ${clients} concurrent appenders`,
+    records: count,
+    seconds: elapsed,
+    perSecond: count / elapsed,
+  };
+  process.stderr.write(`  ${result.name}: ${fmt(result.perSecond)}/s\n`);
+  return result;
+}
+
+async function oneAwaitedAlways(records: number): Promise<Result> {
+  const journal = await Journal.open(dirFor("always-1"), { durability: "always" });
+  const stream = await journal.stream("bench");
+  const body = payload(1);
+  const result = await measure(
+    "tidemark append, 'always', 1 awaited appender",
+    records,
+    async () => {
+      for (let i = 0; i < records; i++) await stream.append(body);
+    },
+  );
+  await journal.close();
+  return result;
+}
+
+async function readAll(records: number): Promise<Result> {
+  const dir = dirFor("read");
+  const writer = await Journal.open(dir, { durability: "none" });
+  const stream = await writer.stream("bench");
+  const batch = Array.from({ length: 1000 }, (_, i) => payload(i));
+  for (let i = 0; i < records; i += batch.length) await stream.appendMany(batch);
+  await writer.close();
+  const journal = await Journal.open(dir);
+  const reader = await journal.stream("bench");
+  let bytes = 0;
+  const result = await measure("tidemark read (for await), cold open", records, async () => {
+    for await (const record of reader.read({ after: 0 })) bytes += record.payload.byteLength;
+  });
+  await journal.close();
+  if (bytes !== records * 200) throw new Error(`read ${bytes} bytes, expected ${records * 200}`);
+  return result;
+}
+
+function runChild(
+  script: string,
+  args: string[],
+  onLine: (line: string, kill: () => void) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(import.meta.dirname, "children", script), ...args],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      for (const line of chunk.trim().split("\n")) onLine(line, () => child.kill("SIGKILL"));
+    });
+    child.on("exit", (code, signal) =>
+      code === 0 || signal === "SIGKILL"
+        ? resolve()
+        : reject(new Error(`${script} exited ${code}`)),
+    );
+  });
+}
+
+async function reopenAfterKill(streams: number, bytesPerStream: number) {
+  const dir = dirFor("reopen");
+  let writerPeakRss = 0;
+  const fillStart = performance.now();
+  await runChild(
+    "fill-journal.ts",
+    [dir, String(streams), String(bytesPerStream)],
+    (line, kill) => {
+      if (line.startsWith("filled ")) {
+        writerPeakRss = Number(line.split(" ")[1]);
+        kill();
+      }
+    },
+  );
+  const fillSeconds = (performance.now() - fillStart) / 1000;
+  let reopen = { ms: 0, streams: 0, scannedBytes: 0, peakRss: 0 };
+  await runChild("reopen-journal.ts", [dir], (line) => {
+    const [tag, ms, count, scanned, rss] = line.split(" ");
+    if (tag === "reopened")
+      reopen = {
+        ms: Number(ms),
+        streams: Number(count),
+        scannedBytes: Number(scanned),
+        peakRss: Number(rss),
+      };
+  });
+  process.stderr.write(`  reopen after SIGKILL: ${reopen.ms} ms for ${reopen.streams} streams\n`);
+  rmSync(dir, { recursive: true, force: true });
+  return { bytes: streams * bytesPerStream, fillSeconds, writerPeakRss, ...reopen };
+}
+
+async function main() {
+  process.stderr.write(
+    `tidemark journal benchmark${quick ? " (--quick)" : ""}, node ${process.version}\n`,
+  );
+  const baselines = {
+    ndjson: await ndjsonAppendFile(dirFor("ndjson"), n(20_000)),
+    raw: await rawWriteDatasync(dirFor("raw"), n(3000)),
+    sqliteFull: await sqliteFullPerRow(dirFor("sqlite-full"), n(3000)),
+    sqliteNormal: await sqliteNormalBatched(dirFor("sqlite-normal"), n(500_000)),
+  };
+  const tidemark = {
+    manyNone: await appendManyRun("none", n(2_000_000)),
+    manyBatch: await appendManyRun("batch", n(2_000_000)),
+    always256: await concurrentAlways(256, quick ? 1 : 3),
+    always16: await concurrentAlways(16, quick ? 1 : 3),
+    always1: await oneAwaitedAlways(n(3000)),
+    read: await readAll(n(2_000_000)),
+  };
+  const reopen = await reopenAfterKill(quick ? 100 : 1000, 1024 * 1024);
+
+  const rows = [...Object.values(baselines), ...Object.values(tidemark)].map((r) => [
+    r.name,
+    fmt(r.perSecond),
+    r.records.toLocaleString("en-US"),
+  ]);
+  const ratios = [
+    [
+      "appendMany 'none' vs SQLite NORMAL batched",
+      tidemark.manyNone.perSecond / baselines.sqliteNormal.perSecond,
+      "≥ 5×",
+    ],
+    [
+      "appendMany 'batch' vs SQLite NORMAL batched",
+      tidemark.manyBatch.perSecond / baselines.sqliteNormal.perSecond,
+      "≥ 5×",
+    ],
+    [
+      "'always' 256 appenders vs SQLite FULL per row",
+      tidemark.always256.perSecond / baselines.sqliteFull.perSecond,
+      "≥ 30×",
+    ],
+    [
+      "'always' 1 appender vs raw write+fdatasync",
+      tidemark.always1.perSecond / baselines.raw.perSecond,
+      "≥ 0.8× (within 25%)",
+    ],
+    [
+      "appendMany 'none' vs naive NDJSON appendFile",
+      tidemark.manyNone.perSecond / baselines.ndjson.perSecond,
+      "",
+    ],
+  ].map(([name, ratio, target]) => [
+    name as string,
+    `${(ratio as number).toFixed(2)}×`,
+    target as string,
+  ]);
+  const summary = [
+    [
+      "reopen after SIGKILL",
+      `${reopen.ms.toFixed(0)} ms`,
+      `${reopen.streams} streams, ${(reopen.bytes / 2 ** 30).toFixed(2)} GiB, ${(reopen.scannedBytes / 2 ** 20).toFixed(1)} MiB scanned`,
+      "< 500 ms",
+    ],
+    [
+      "peak RSS while writing",
+      `${(reopen.writerPeakRss / 2 ** 20).toFixed(0)} MB`,
+      `filled in ${reopen.fillSeconds.toFixed(1)} s`,
+      "< 200 MB",
+    ],
+    ["peak RSS while reopening", `${(reopen.peakRss / 2 ** 20).toFixed(0)} MB`, "", "< 200 MB"],
+  ];
+  console.log(`\n${table(["benchmark", "records/s", "records"], rows)}\n`);
+  console.log(`${table(["ratio (same run)", "measured", "target"], ratios)}\n`);
+  console.log(`${table(["recovery", "measured", "detail", "target"], summary)}\n`);
+  const file = saveResults("journal", {
+    node: process.version,
+    quick,
+    baselines,
+    tidemark,
+    reopen,
+    benchProcessPeakRss: peakRss(),
+  });
+  console.log(`results: ${file}`);
+}
+
+try {
+  await main();
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
