@@ -105,7 +105,7 @@ function runChild(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", join(import.meta.dirname, "children", script), ...args],
+      [join(import.meta.dirname, "children", script), ...args],
       {
         stdio: ["ignore", "pipe", "inherit"],
       },
@@ -127,7 +127,7 @@ async function reopenAfterKill(streams: number, bytesPerStream: number) {
   let writerPeakRss = 0;
   const fillStart = performance.now();
   await runChild(
-    "fill-journal.ts",
+    "fill-journal.mjs",
     [dir, String(streams), String(bytesPerStream)],
     (line, kill) => {
       if (line.startsWith("filled ")) {
@@ -138,7 +138,7 @@ async function reopenAfterKill(streams: number, bytesPerStream: number) {
   );
   const fillSeconds = (performance.now() - fillStart) / 1000;
   let reopen = { ms: 0, streams: 0, scannedBytes: 0, peakRss: 0 };
-  await runChild("reopen-journal.ts", [dir], (line) => {
+  await runChild("reopen-journal.mjs", [dir], (line) => {
     const [tag, ms, count, scanned, rss] = line.split(" ");
     if (tag === "reopened")
       reopen = {

@@ -64,7 +64,10 @@ export async function readFully(
   return done;
 }
 
-/** Reads a whole small file. Callers bound the size by what they expect to find. */
+/**
+ * Reads a whole small file without asking its size first (open, read, close: one call fewer per
+ * file, which counts when a journal with thousands of streams opens). Fails past `bytesMax`.
+ */
 export async function readSmallFile(
   fs: FileSystem,
   path: string,
@@ -72,12 +75,20 @@ export async function readSmallFile(
 ): Promise<Buffer> {
   const file = await fs.open(path, "read");
   try {
-    const size = await file.size();
-    if (size > bytesMax)
-      throw new Error(`${path} is ${size} bytes, more than ${bytesMax} expected`);
-    const buf = Buffer.alloc(size);
-    const got = await readFully(file, buf, 0, size, 0);
-    return buf.subarray(0, got);
+    let buf = Buffer.allocUnsafe(Math.min(4096, bytesMax + 1));
+    let length = 0;
+    for (;;) {
+      const got = await file.read(buf, length, buf.byteLength - length, length);
+      length += got;
+      if (got === 0 || length < buf.byteLength) break;
+      if (length > bytesMax)
+        throw new Error(`${path} is larger than the ${bytesMax} bytes expected`);
+      const bigger = Buffer.allocUnsafe(Math.min(buf.byteLength * 4, bytesMax + 1));
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
+    if (length > bytesMax) throw new Error(`${path} is larger than the ${bytesMax} bytes expected`);
+    return buf.subarray(0, length);
   } finally {
     await file.close();
   }
@@ -104,6 +115,21 @@ export async function writeFileAtomic(
   }
   await fs.rename(tmp, joinPath(dir, name));
   if (durable) await fs.syncDir(dir);
+}
+
+/** Opens a file read-write, creating it if it does not exist; never truncates. */
+export async function openOrCreate(fs: FileSystem, path: string): Promise<FileHandle> {
+  try {
+    return await fs.open(path, "write");
+  } catch (err) {
+    if (!isErrnoCode(err, "ENOENT")) throw err;
+  }
+  try {
+    return await fs.open(path, "create");
+  } catch (err) {
+    if (!isErrnoCode(err, "EEXIST")) throw err;
+    return fs.open(path, "write");
+  }
 }
 
 /** Removes a directory tree (files and directories), tolerating entries already gone. */

@@ -89,6 +89,7 @@ export class IndexFileWriter {
   private async write(batch: IndexEntry[]): Promise<void> {
     if (this.rewrite || this.file === undefined) {
       // The in-memory index already holds `batch` and anything queued since.
+      await this.index.ready();
       this.queue = [];
       const name = indexFileName(this.baseSeq);
       const content = Buffer.concat([

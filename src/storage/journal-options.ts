@@ -118,10 +118,10 @@ export function resolveOptions(options: JournalOptions = {}): ResolvedOptions {
     commitBytesMax: Math.min(4 * 1024 * 1024, segmentBytesMax - SEGMENT_HEADER_BYTES),
     queueBytesMax: 32 * 1024 * 1024,
     checkpointBytes: 1024 * 1024,
-    recoveryScanBytesMax: 64 * 1024 * 1024,
+    recoveryScanBytesMax: 32 * 1024 * 1024,
     checkpointQuietMs: 1000,
     readChunkBytes: 1024 * 1024,
-    openConcurrency: 16,
+    openConcurrency: 64,
   };
 }
 

@@ -31,7 +31,6 @@ import type { RecoveryEvent } from "./recovery-event.js";
 import { Stream, type StreamHost } from "./stream.js";
 import { streamIdentity, validateStreamName } from "./stream-name.js";
 import {
-  activeSegmentPath,
   createStreamDir,
   DELETED_STREAM_PREFIX,
   type OpenerContext,
@@ -198,7 +197,7 @@ export class Journal {
     const { state } = opened;
     let writer: StreamWriter | undefined;
     if (!this.options.readOnly) {
-      const file = await this.fs.open(activeSegmentPath(state), "write");
+      const file = opened.activeFile!;
       writer = new StreamWriter(
         {
           fs: this.fs,

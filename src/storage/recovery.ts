@@ -12,19 +12,16 @@ import {
   CHECKPOINT_BYTES,
   INDEX_SUFFIX,
   RECORD_BODY_BYTES_LIMIT,
-  RECORD_FLAG_COMMIT,
   SEGMENT_HEADER_BYTES,
 } from "../format/constants.js";
-import { DECODE_INCOMPLETE, DECODE_OK, RecordView } from "../format/record.js";
 import { decodeSegmentHeader } from "../format/segment-header.js";
 import { parseSegmentFileName, segmentFileName } from "../format/segment-name.js";
-import { readFully, readSmallFile, removeFile, writeFully } from "./file-ops.js";
+import { readFully, readSmallFile, removeFile } from "./file-ops.js";
 import type { FileHandle, FileSystem } from "./file-system.js";
-import { loadIndexFile } from "./index-file.js";
+import { cutTail, moveToQuarantine } from "./quarantine.js";
 import type { RecoveryReporter } from "./recovery-event.js";
 import { findNextValidRecord } from "./resync.js";
 import type { SegmentInfo } from "./segment-list.js";
-import { SegmentScanner } from "./segment-scanner.js";
 import { SparseIndex } from "./sparse-index.js";
 import {
   CHECKPOINT_FILE,
@@ -32,18 +29,9 @@ import {
   STREAM_DESCRIPTOR_FILE,
   TMP_SUFFIX,
 } from "./stream-files.js";
+import { scanTail, type TailState } from "./tail-scan.js";
 
-const SCAN_CHUNK_BYTES = 1024 * 1024;
 const KNOWN_NAMES = new Set([STREAM_DESCRIPTOR_FILE, CHECKPOINT_FILE, QUARANTINE_DIR, "consumers"]);
-
-/** Where the committed data of the active segment ends, and what its last record was. */
-export interface TailState {
-  lastSeq: number;
-  lastTimestampMs: number;
-  /** Start of the last record in the active segment; 0 when it holds none. */
-  lastRecordOffset: number;
-  lastRecordCrc: number;
-}
 
 export interface RecoverStreamOptions {
   fs: FileSystem;
@@ -62,6 +50,8 @@ export interface RecoveredStream {
   tail: TailState;
   /** Bytes decoded to find the tail (for the recovery benchmark). */
   scannedBytes: number;
+  /** The active segment, open for writing (writer only): the stream writer takes it over. */
+  activeFile: FileHandle | undefined;
 }
 
 interface SegmentProbe {
@@ -69,6 +59,8 @@ interface SegmentProbe {
   size: number;
   createdAtMs: number;
   reason: string;
+  /** Open (read-write for a writer) when `kind` is "ok"; the caller closes it. */
+  file?: FileHandle;
 }
 
 export async function recoverStream(options: RecoverStreamOptions): Promise<RecoveredStream> {
@@ -172,13 +164,24 @@ export async function recoverStream(options: RecoverStreamOptions): Promise<Reco
       bytes: (await fs.stat(join(dir, segmentFileName(baseSeq)))).size,
     })),
   );
-  const active = await recoverActiveSegment(options, activeBase, probe, checkpoint);
-  return {
-    segments: [...sealed, { baseSeq: activeBase, bytes: active.end }],
-    activeIndex: active.index,
-    tail: active.tail,
-    scannedBytes: active.scannedBytes,
-  };
+  const file = probe.file!;
+  try {
+    const active = await scanTail(options, file, activeBase, probe.createdAtMs, checkpoint);
+    if (active.end < active.size && !readOnly) {
+      await cutTail(options, file, segmentFileName(activeBase), active);
+    }
+    if (readOnly) await file.close();
+    return {
+      segments: [...sealed, { baseSeq: activeBase, bytes: active.end }],
+      activeIndex: active.index,
+      tail: active.tail,
+      scannedBytes: active.scannedBytes,
+      activeFile: readOnly ? undefined : file,
+    };
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    throw err;
+  }
 }
 
 function emptyRecovery(baseSeq: number): RecoveredStream {
@@ -187,6 +190,7 @@ function emptyRecovery(baseSeq: number): RecoveredStream {
     activeIndex: new SparseIndex(),
     tail: { lastSeq: baseSeq - 1, lastTimestampMs: 0, lastRecordOffset: 0, lastRecordCrc: 0 },
     scannedBytes: 0,
+    activeFile: undefined,
   };
 }
 
@@ -209,258 +213,72 @@ async function readCheckpoint(options: RecoverStreamOptions): Promise<Checkpoint
   return checkpoint;
 }
 
+/** Opens a segment and checks its header; the file stays open when it can be used. */
 async function probeSegment(options: RecoverStreamOptions, baseSeq: number): Promise<SegmentProbe> {
-  const path = join(options.dir, segmentFileName(baseSeq));
+  const segment = segmentFileName(baseSeq);
   let file: FileHandle;
   try {
-    file = await options.fs.open(path, "read");
+    file = await options.fs.open(join(options.dir, segment), options.readOnly ? "read" : "write");
   } catch (err) {
-    if (isErrnoCode(err, "ENOENT"))
+    if (isErrnoCode(err, "ENOENT")) {
       return { kind: "missing", size: 0, createdAtMs: 0, reason: "is missing" };
+    }
     throw err;
   }
+  let probe: SegmentProbe;
   try {
-    const size = await file.size();
-    const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
-    await readFully(file, buf, 0, SEGMENT_HEADER_BYTES, 0);
-    const header = decodeSegmentHeader(buf);
-    if (typeof header === "string") {
-      const hit = await findNextValidRecord(
-        file,
-        SEGMENT_HEADER_BYTES,
-        size,
-        baseSeq - 1,
-        RECORD_BODY_BYTES_LIMIT,
-      );
-      if (hit === undefined)
-        return { kind: "torn-header", size, createdAtMs: 0, reason: `a bad header (${header})` };
-      options.report({
-        kind: "corrupt",
-        stream: options.name,
-        segment: segmentFileName(baseSeq),
-        offset: 0,
-        bytes: SEGMENT_HEADER_BYTES,
-        message: `${segmentFileName(baseSeq)} has a bad header (${header}); its records are intact and kept`,
-      });
-      return { kind: "ok", size, createdAtMs: 0, reason: "" };
-    }
-    if (header.baseSeq !== baseSeq) {
-      return {
-        kind: "foreign",
-        size,
-        createdAtMs: 0,
-        reason: `says it starts at seq ${header.baseSeq}`,
-      };
-    }
-    if (header.streamTag !== options.tag >>> 0) {
-      return { kind: "foreign", size, createdAtMs: 0, reason: "belongs to another stream" };
-    }
-    return { kind: "ok", size, createdAtMs: header.createdAtMs, reason: "" };
-  } finally {
+    probe = await checkHeader(options, file, baseSeq, segment);
+  } catch (err) {
     await file.close();
+    throw err;
   }
+  if (probe.kind === "ok") return { ...probe, file };
+  await file.close();
+  return probe;
 }
 
-interface ActiveRecovery {
-  end: number;
-  tail: TailState;
-  index: SparseIndex;
-  scannedBytes: number;
-}
-
-async function recoverActiveSegment(
+async function checkHeader(
   options: RecoverStreamOptions,
+  file: FileHandle,
   baseSeq: number,
-  probe: SegmentProbe,
-  checkpoint: Checkpoint | undefined,
-): Promise<ActiveRecovery> {
-  const { fs, dir, name, readOnly, report } = options;
-  const segment = segmentFileName(baseSeq);
-  const file = await fs.open(join(dir, segment), readOnly ? "read" : "write");
-  try {
-    const size = await file.size();
-    const index = new SparseIndex();
-    let tail: TailState = {
-      lastSeq: baseSeq - 1,
-      lastTimestampMs: probe.createdAtMs,
-      lastRecordOffset: 0,
-      lastRecordCrc: 0,
-    };
-    let start = SEGMENT_HEADER_BYTES;
-    if (checkpoint !== undefined && checkpoint.segmentBaseSeq === baseSeq) {
-      if (await checkpointMatches(file, checkpoint, size)) {
-        start = checkpoint.endOffset;
-        tail = {
-          lastSeq: checkpoint.lastSeq,
-          lastTimestampMs: checkpoint.lastTimestampMs,
-          lastRecordOffset: checkpoint.lastRecordOffset,
-          lastRecordCrc: checkpoint.lastRecordCrc,
-        };
-        index.load((await loadIndexFile(fs, dir, baseSeq)).filter((entry) => entry.offset < start));
-      } else {
-        report({
-          kind: "checkpoint-ignored",
-          stream: name,
-          segment,
-          message: "the checkpoint does not match the data; the active segment is scanned in full",
-        });
-      }
-    }
-
-    const scanner = new SegmentScanner(
+  segment: string,
+): Promise<SegmentProbe> {
+  const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  await readFully(file, buf, 0, SEGMENT_HEADER_BYTES, 0);
+  const header = decodeSegmentHeader(buf);
+  // The size is only needed when the header is bad (and `size` is unused otherwise).
+  const size = typeof header === "string" ? await file.size() : -1;
+  if (typeof header === "string") {
+    const hit = await findNextValidRecord(
       file,
-      start,
+      SEGMENT_HEADER_BYTES,
       size,
-      SCAN_CHUNK_BYTES,
+      baseSeq - 1,
       RECORD_BODY_BYTES_LIMIT,
     );
-    const view = new RecordView();
-    let end = start;
-    let pending = tail;
-    for (;;) {
-      const at = scanner.position;
-      const status = scanner.decode(pending.lastSeq + 1, view);
-      if (status === DECODE_OK) {
-        const recordEnd = at + (view.end - view.start);
-        index.offer(view.seq, view.timestampMs, at);
-        pending = {
-          lastSeq: view.seq,
-          lastTimestampMs: Math.max(view.timestampMs, pending.lastTimestampMs),
-          lastRecordOffset: at,
-          lastRecordCrc: scanner.buffer.readUInt32LE(view.start),
-        };
-        if ((view.flags & RECORD_FLAG_COMMIT) !== 0) {
-          tail = pending;
-          end = recordEnd;
-        }
-        scanner.advance(view);
-        continue;
-      }
-      if (status === DECODE_INCOMPLETE && !scanner.exhausted) {
-        await scanner.fill(view.bytesNeeded);
-        continue;
-      }
-      break;
+    if (hit === undefined) {
+      return { kind: "torn-header", size, createdAtMs: 0, reason: `a bad header (${header})` };
     }
-    index.truncate(end);
-
-    if (end < size && !readOnly) {
-      await cutTail(options, file, segment, end, size, scanner.position, tail.lastSeq);
-    }
-    return { end, tail, index, scannedBytes: size - start };
-  } finally {
-    await file.close();
-  }
-}
-
-async function checkpointMatches(
-  file: FileHandle,
-  checkpoint: Checkpoint,
-  size: number,
-): Promise<boolean> {
-  if (checkpoint.endOffset > size || checkpoint.endOffset < SEGMENT_HEADER_BYTES) return false;
-  if (checkpoint.lastRecordOffset === 0) {
-    return (
-      checkpoint.endOffset === SEGMENT_HEADER_BYTES &&
-      checkpoint.lastSeq === checkpoint.segmentBaseSeq - 1
-    );
-  }
-  const length = checkpoint.endOffset - checkpoint.lastRecordOffset;
-  if (length <= 0 || length > RECORD_BODY_BYTES_LIMIT) return false;
-  const scanner = new SegmentScanner(
-    file,
-    checkpoint.lastRecordOffset,
-    checkpoint.endOffset,
-    length,
-    RECORD_BODY_BYTES_LIMIT,
-  );
-  await scanner.fill(length);
-  const view = new RecordView();
-  if (scanner.decode(checkpoint.lastSeq, view) !== DECODE_OK) return false;
-  return (
-    view.end - view.start === length &&
-    scanner.buffer.readUInt32LE(view.start) === checkpoint.lastRecordCrc &&
-    (view.flags & RECORD_FLAG_COMMIT) !== 0
-  );
-}
-
-/**
- * Cuts the active segment back to `end` (rows 3-7). When intact records sit behind the damage,
- * they may have been acknowledged, so the cut bytes are saved to quarantine first.
- */
-async function cutTail(
-  options: RecoverStreamOptions,
-  file: FileHandle,
-  segment: string,
-  end: number,
-  size: number,
-  stoppedAt: number,
-  lastSeq: number,
-): Promise<void> {
-  const { fs, dir, name, report } = options;
-  const bytes = size - end;
-  const hit = await findNextValidRecord(
-    file,
-    stoppedAt + 1,
-    size,
-    lastSeq,
-    RECORD_BODY_BYTES_LIMIT,
-  );
-  if (hit === undefined) {
-    report({
-      kind: "torn-tail",
-      stream: name,
-      segment,
-      offset: end,
-      bytes,
-      message: `cut ${bytes} bytes after the last complete append at offset ${end} of ${segment}`,
-    });
-  } else {
-    const quarantine = await quarantineDir(fs, dir);
-    const saved = join(quarantine, `${segment}-${end}.bin`);
-    const copy = Buffer.allocUnsafe(bytes);
-    const got = await readFully(file, copy, 0, bytes, end);
-    const out = await fs.open(saved, "replace");
-    try {
-      await writeFully(out, copy.subarray(0, got), 0);
-      await out.datasync();
-    } finally {
-      await out.close();
-    }
-    await fs.syncDir(quarantine);
-    await fs.syncDir(dir);
-    report({
+    options.report({
       kind: "corrupt",
-      stream: name,
+      stream: options.name,
       segment,
-      offset: end,
-      bytes,
-      firstSeq: lastSeq + 1,
-      path: saved,
-      message:
-        `damaged data at offset ${stoppedAt} of ${segment} with intact records behind it ` +
-        `(from seq ${hit.seq}); the log now ends at seq ${lastSeq} and the ${bytes} bytes cut ` +
-        `were saved to ${saved}`,
+      offset: 0,
+      bytes: SEGMENT_HEADER_BYTES,
+      message: `${segment} has a bad header (${header}); its records are intact and kept`,
     });
+    return { kind: "ok", size, createdAtMs: 0, reason: "" };
   }
-  await file.truncate(end);
-  await file.datasync();
-}
-
-async function quarantineDir(fs: FileSystem, dir: string): Promise<string> {
-  const quarantine = join(dir, QUARANTINE_DIR);
-  try {
-    await fs.mkdir(quarantine);
-  } catch (err) {
-    if (!isErrnoCode(err, "EEXIST")) throw err;
+  if (header.baseSeq !== baseSeq) {
+    return {
+      kind: "foreign",
+      size,
+      createdAtMs: 0,
+      reason: `says it starts at seq ${header.baseSeq}`,
+    };
   }
-  return quarantine;
-}
-
-/** Moves a file that must not be used out of the way, so new segments never collide with it. */
-async function moveToQuarantine(fs: FileSystem, dir: string, file: string): Promise<string> {
-  const target = join(await quarantineDir(fs, dir), `${file}.${Date.now()}`);
-  await fs.rename(join(dir, file), target);
-  await fs.syncDir(dir);
-  return target;
+  if (header.streamTag !== options.tag >>> 0) {
+    return { kind: "foreign", size, createdAtMs: 0, reason: "belongs to another stream" };
+  }
+  return { kind: "ok", size, createdAtMs: header.createdAtMs, reason: "" };
 }

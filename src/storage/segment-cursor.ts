@@ -249,13 +249,18 @@ export function cursorExpired(state: StreamState, seq: number): CursorExpiredErr
   );
 }
 
-export function indexOf(
+/** The sparse index of a segment, with any deferred entries loaded. */
+export async function indexOf(
   ctx: ReaderContext,
   state: StreamState,
   baseSeq: number,
-): Promise<SparseIndex> | SparseIndex {
-  if (state.segments.active.baseSeq === baseSeq) return state.activeIndex;
-  return ctx.indexCache.get(state.dir, baseSeq);
+): Promise<SparseIndex> {
+  const index =
+    state.segments.active.baseSeq === baseSeq
+      ? state.activeIndex
+      : await ctx.indexCache.get(state.dir, baseSeq);
+  await index.ready();
+  return index;
 }
 
 /** Bytes of a segment that are committed now (the active segment grows). */

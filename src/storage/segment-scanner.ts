@@ -43,6 +43,11 @@ export class SegmentScanner {
     return this.bufPosition + this.at;
   }
 
+  /** The file's size, once a read has reached its end; undefined before. */
+  get fileSize(): number | undefined {
+    return this.eof ? this.bufPosition + this.bufLength : undefined;
+  }
+
   /** True when every byte up to `end` (or to the end of the file) is in the buffer. */
   get exhausted(): boolean {
     return this.eof || this.bufPosition + this.bufLength >= this.end;

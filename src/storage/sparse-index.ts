@@ -9,14 +9,37 @@ import { INDEX_INTERVAL_BYTES, SEGMENT_HEADER_BYTES } from "../format/constants.
 import type { IndexEntry } from "../format/index-entry.js";
 
 export class SparseIndex {
-  private readonly seqs: number[] = [];
-  private readonly timestamps: number[] = [];
-  private readonly offsets: number[] = [];
+  private seqs: number[] = [];
+  private pendingLoad: (() => Promise<readonly IndexEntry[]>) | undefined;
+  private loading: Promise<void> | undefined;
+  private timestamps: number[] = [];
+  private offsets: number[] = [];
   /** The next offset at or past which a record gets an entry. */
   private nextOffset = SEGMENT_HEADER_BYTES;
 
   get size(): number {
     return this.seqs.length;
+  }
+
+  /**
+   * Entries that belong before the ones held, still on disk: recovery leaves the index file of
+   * the active segment unread until a read (or the index writer) needs it.
+   */
+  deferLoad(loader: () => Promise<readonly IndexEntry[]>): void {
+    this.pendingLoad = loader;
+  }
+
+  /** Resolves once deferred entries are in. Every user of the index awaits this first. */
+  ready(): Promise<void> {
+    if (this.loading !== undefined) return this.loading;
+    if (this.pendingLoad === undefined) return Promise.resolve();
+    const loader = this.pendingLoad;
+    this.pendingLoad = undefined;
+    this.loading = loader().then(
+      (entries) => this.prepend(entries),
+      () => undefined, // a hint that cannot be read is rebuilt by scanning when needed
+    );
+    return this.loading;
   }
 
   /** A record starting at or past this offset gets an entry when offered. */
@@ -40,6 +63,22 @@ export class SparseIndex {
       if (last >= 0 && entry.timestampMs < this.timestamps[last]!) continue;
       this.push(entry.seq, entry.timestampMs, entry.offset);
     }
+  }
+
+  /** Puts entries that precede every entry held in front of them (deferred loads). */
+  private prepend(entries: readonly IndexEntry[]): void {
+    const before = new SparseIndex();
+    const firstOffset = this.offsets[0] ?? Number.POSITIVE_INFINITY;
+    before.load(
+      entries.filter(
+        (entry) =>
+          entry.offset < firstOffset && (this.seqs[0] === undefined || entry.seq < this.seqs[0]),
+      ),
+    );
+    if (before.size === 0) return;
+    this.seqs = [...before.seqs, ...this.seqs];
+    this.timestamps = [...before.timestamps, ...this.timestamps];
+    this.offsets = [...before.offsets, ...this.offsets];
   }
 
   /** Drops entries at or past `offset` (after a truncation). */

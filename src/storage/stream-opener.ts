@@ -6,9 +6,8 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fromSystemError } from "../errors.js";
 import { FORMAT_VERSION } from "../format/constants.js";
-import { segmentFileName } from "../format/segment-name.js";
 import { removeTree } from "./file-ops.js";
-import type { FileSystem } from "./file-system.js";
+import type { FileHandle, FileSystem } from "./file-system.js";
 import type { ResolvedOptions } from "./journal-options.js";
 import { recoverStream } from "./recovery.js";
 import type { RecoveryReporter } from "./recovery-event.js";
@@ -33,6 +32,8 @@ export interface OpenedStream {
   state: StreamState;
   meta: Record<string, unknown>;
   scannedBytes: number;
+  /** The active segment open for writing (writer only). */
+  activeFile: FileHandle | undefined;
 }
 
 /** Creates an empty stream on disk. Fails with EEXIST if its directory already exists. */
@@ -93,9 +94,10 @@ export async function openStreamDir(ctx: OpenerContext, dirName: string): Promis
     recovered.tail,
     ctx.clock(),
   );
-  return { state, meta: descriptor.meta, scannedBytes: recovered.scannedBytes };
-}
-
-export function activeSegmentPath(state: StreamState): string {
-  return join(state.dir, segmentFileName(state.segments.active.baseSeq));
+  return {
+    state,
+    meta: descriptor.meta,
+    scannedBytes: recovered.scannedBytes,
+    activeFile: recovered.activeFile,
+  };
 }

@@ -5,9 +5,9 @@
  * so a reader never sees a record that is not committed.
  */
 
-import type { TailState } from "./recovery.js";
 import type { SegmentList } from "./segment-list.js";
 import type { SparseIndex } from "./sparse-index.js";
+import type { TailState } from "./tail-scan.js";
 
 export class StreamState {
   private waiters = new Set<() => void>();

@@ -17,6 +17,7 @@
  * anything), and every later append fails until the journal is reopened and recovers.
  */
 
+import { join } from "node:path";
 import { assert } from "../assert.js";
 import { ClosedError, fromSystemError, IoError, type TidemarkError } from "../errors.js";
 import { encodeCheckpoint } from "../format/checkpoint.js";
@@ -28,16 +29,16 @@ import {
 } from "../format/constants.js";
 import { encodeRecord, type Payload } from "../format/record.js";
 import { segmentFileName } from "../format/segment-name.js";
-import { writeFileAtomic, writevFully } from "./file-ops.js";
+import { openOrCreate, writeFully, writevFully } from "./file-ops.js";
 import type { FileHandle, FileSystem } from "./file-system.js";
 import type { IndexCache } from "./index-cache.js";
 import { IndexFileWriter } from "./index-file.js";
 import type { ResolvedOptions } from "./journal-options.js";
-import type { TailState } from "./recovery.js";
 import { createSegmentFile } from "./segment-file.js";
 import { SparseIndex } from "./sparse-index.js";
 import { CHECKPOINT_FILE } from "./stream-files.js";
 import type { StreamState } from "./stream-state.js";
+import type { TailState } from "./tail-scan.js";
 
 export interface WriterContext {
   fs: FileSystem;
@@ -101,6 +102,7 @@ export class StreamWriter {
   /** Segment and end of the last checkpoint written (-1: none yet). */
   private checkpointedAt = { baseSeq: -1, end: -1 };
   private checkpointing: Promise<void> | undefined;
+  private checkpointFile: FileHandle | undefined;
   private syncWanted = false;
   lastCommitAtMs = 0;
 
@@ -192,6 +194,7 @@ export class StreamWriter {
       await this.checkpoint();
     }
     await this.indexFile.close();
+    await this.checkpointFile?.close();
     await this.file.close();
   }
 
@@ -482,9 +485,17 @@ export class StreamWriter {
     });
     // A checkpoint is a hint checked on open (docs/format.md §7): no flush needed. A failure
     // only means the next open scans more; it is retried at the next trigger.
+    // Written in place with one 56-byte write: a torn one fails its CRC and is ignored.
     try {
-      await writeFileAtomic(this.ctx.fs, this.state.dir, CHECKPOINT_FILE, checkpoint, false);
+      this.checkpointFile ??= await openOrCreate(
+        this.ctx.fs,
+        join(this.state.dir, CHECKPOINT_FILE),
+      );
+      await writeFully(this.checkpointFile, checkpoint, 0);
     } catch {
+      const file = this.checkpointFile;
+      this.checkpointFile = undefined;
+      await file?.close().catch(() => undefined);
       return;
     }
     const covered = point.total - this.checkpointedTotal;
