@@ -21,6 +21,7 @@ import {
   peakRss,
   type Result,
   saveResults,
+  settle,
   table,
 } from "./lib.js";
 
@@ -63,6 +64,7 @@ async function concurrentAlways(clients: number, seconds: number): Promise<Resul
   const journal = await Journal.open(dirFor(`always-${clients}`), { durability: "always" });
   const stream = await journal.stream("bench");
   const body = payload(1);
+  settle();
   const { count, seconds: elapsed } = await forDuration(seconds, clients, async () => {
     await stream.append(body);
     return 1;
@@ -175,7 +177,7 @@ async function main() {
     ndjson: await ndjsonAppendFile(dirFor("ndjson"), n(20_000)),
     raw: await rawWriteDatasync(dirFor("raw"), n(3000)),
     sqliteFull: await sqliteFullPerRow(dirFor("sqlite-full"), n(3000)),
-    sqliteNormal: await sqliteNormalBatched(dirFor("sqlite-normal"), n(500_000)),
+    sqliteNormal: await sqliteNormalBatched(dirFor("sqlite-normal"), n(2_000_000)),
   };
   const tidemark = {
     manyNone: await appendManyRun("none", n(2_000_000), 1),
