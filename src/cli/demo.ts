@@ -10,21 +10,32 @@ export async function demo(dir: string, print: (line: string) => void): Promise<
   try {
     const stream = await journal.stream("demo/session-1");
     const before = stream.info().lastSeq;
-    print(`journal at ${resolve(dir)}: ${journal.list().length} stream(s); "${stream.name}" holds ${before} record(s)`);
+    print(
+      `journal at ${resolve(dir)}: ${journal.list().length} stream(s); "${stream.name}" holds ${before} record(s)`,
+    );
 
-    const { seq } = await stream.append(JSON.stringify({ type: "start", at: new Date().toISOString() }));
+    const { seq } = await stream.append(
+      JSON.stringify({ type: "start", at: new Date().toISOString() }),
+    );
     const batch = await stream.appendMany(["token: Hello", "token: ,", "token: world"]);
-    print(`appended seq ${seq}, then an atomic batch of seqs ${batch.join(", ")} (each synced before it resolved)`);
+    print(
+      `appended seq ${seq}, then an atomic batch of seqs ${batch.join(", ")} (each synced before it resolved)`,
+    );
 
     print(`reading everything after seq ${before}:`);
     for await (const record of stream.read({ after: before })) {
-      print(`  ${record.seq}  ${new Date(record.timestamp).toISOString()}  ${Buffer.from(record.payload).toString()}`);
+      print(
+        `  ${record.seq}  ${new Date(record.timestamp).toISOString()}  ${Buffer.from(record.payload).toString()}`,
+      );
     }
 
     const controller = new AbortController();
     const live: number[] = [];
     const following = (async () => {
-      for await (const record of stream.follow({ after: batch[batch.length - 1]!, signal: controller.signal })) {
+      for await (const record of stream.follow({
+        after: batch[batch.length - 1]!,
+        signal: controller.signal,
+      })) {
         live.push(record.seq);
         if (live.length === 3) controller.abort();
       }
@@ -34,7 +45,9 @@ export async function demo(dir: string, print: (line: string) => void): Promise<
     print(`a follower delivered live seqs ${live.join(", ")} as they were committed`);
 
     const info = stream.info();
-    print(`info: seqs ${info.firstSeq}..${info.lastSeq}, ${info.records} records, ${info.bytes} bytes on disk`);
+    print(
+      `info: seqs ${info.firstSeq}..${info.lastSeq}, ${info.records} records, ${info.bytes} bytes on disk`,
+    );
     print("run this again: the journal keeps everything, and seqs continue where they stopped");
   } finally {
     await journal.close();

@@ -8,7 +8,9 @@ import { demo } from "./demo.js";
 
 const program = new Command()
   .name("tidemark")
-  .description("Durable, bounded, resumable event streams: journal tools and the Durable Streams server");
+  .description(
+    "Durable, bounded, resumable event streams: journal tools and the Durable Streams server",
+  );
 
 program
   .command("demo")

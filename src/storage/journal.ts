@@ -21,6 +21,7 @@ import {
   UnsupportedFormatError,
 } from "../errors.js";
 import { FORMAT_VERSION } from "../format/constants.js";
+import { BufferPool } from "./buffer-pool.js";
 import { readSmallFile, removeTree, writeFileAtomic } from "./file-ops.js";
 import type { FileSystem } from "./file-system.js";
 import { IndexCache } from "./index-cache.js";
@@ -28,6 +29,7 @@ import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./jou
 import { NodeFileSystem } from "./node-file-system.js";
 import { ReadOnlyTail } from "./read-only-tail.js";
 import type { RecoveryEvent } from "./recovery-event.js";
+import { Semaphore } from "./semaphore.js";
 import { Stream, type StreamHost } from "./stream.js";
 import { streamIdentity, validateStreamName } from "./stream-name.js";
 import {
@@ -46,6 +48,7 @@ const STREAMS_DIR = "streams";
 const LOCK_DIR = "lock";
 const INDEX_CACHE_SEGMENTS = 256;
 const MAINTENANCE_INTERVAL_MS = 250;
+const BUFFER_POOL_BYTES_MAX = 32 * 1024 * 1024;
 
 interface Entry {
   stream: Stream;
@@ -58,6 +61,8 @@ export class Journal {
   readonly recovery: RecoveryEvent[] = [];
   private readonly streams = new Map<string, Entry>();
   private readonly opening = new Map<string, Promise<Stream>>();
+  private readonly openLimit: Semaphore;
+  private readonly buffers = new BufferPool(BUFFER_POOL_BYTES_MAX);
   private readonly host: StreamHost;
   private readonly opener: OpenerContext;
   private readonly readOnlyTail: ReadOnlyTail | undefined;
@@ -82,6 +87,7 @@ export class Journal {
       onRecovery?.(event);
     };
     this.opener = { fs, streamsDir: join(dir, STREAMS_DIR), options, clock, report };
+    this.openLimit = new Semaphore(options.openConcurrency);
     const indexCache = new IndexCache(fs, INDEX_CACHE_SEGMENTS, options.readOnly);
     this.readOnlyTail = options.readOnly
       ? new ReadOnlyTail(fs, options.pollIntervalMs, fs instanceof NodeFileSystem)
@@ -131,7 +137,10 @@ export class Journal {
     if (existing !== undefined) return existing.stream;
     let opening = this.opening.get(name);
     if (opening === undefined) {
-      opening = this.openOrCreate(name).finally(() => this.opening.delete(name));
+      // Bounded: a thousand streams opened at once would hold a thousand recoveries' buffers.
+      opening = this.openLimit
+        .run(() => this.openOrCreate(name))
+        .finally(() => this.opening.delete(name));
       this.opening.set(name, opening);
     }
     return opening;
@@ -204,6 +213,7 @@ export class Journal {
           options: this.options,
           clock: this.clock,
           indexCache: this.host.reader.indexCache,
+          buffers: this.buffers,
           onUnchecked: (delta) => this.onUnchecked(delta),
         },
         state,

@@ -14,6 +14,8 @@ import {
 import { readFully } from "./file-ops.js";
 import type { FileHandle } from "./file-system.js";
 
+const INITIAL_CHUNK_BYTES = 16 * 1024;
+
 export class SegmentScanner {
   private buf: Buffer = Buffer.alloc(0);
   /** File position of buf[0]. */
@@ -22,6 +24,9 @@ export class SegmentScanner {
   /** Index in buf of the next record to decode. */
   private at = 0;
   private eof = false;
+  /** Reads start small and grow while they come back full, up to `chunkBytes`: a scan of a
+   * short tail (most recoveries) then allocates kilobytes, not a whole chunk. */
+  private nextChunkBytes: number;
 
   constructor(
     private readonly file: FileHandle,
@@ -32,6 +37,7 @@ export class SegmentScanner {
     private readonly maxBodyBytes: number,
   ) {
     this.bufPosition = position;
+    this.nextChunkBytes = Math.min(chunkBytes, INITIAL_CHUNK_BYTES);
   }
 
   get buffer(): Buffer {
@@ -89,12 +95,13 @@ export class SegmentScanner {
   async fill(bytesNeeded: number): Promise<void> {
     const start = this.position;
     const available = this.end - start;
-    const size = Math.min(Math.max(this.chunkBytes, bytesNeeded), Math.max(available, 0));
+    const size = Math.min(Math.max(this.nextChunkBytes, bytesNeeded), Math.max(available, 0));
     const next = Buffer.allocUnsafe(size);
     const carried = this.bufLength - this.at;
     this.buf.copy(next, 0, this.at, this.bufLength);
     const got = await readFully(this.file, next, carried, size - carried, start + carried);
     if (carried + got < size) this.eof = true;
+    else this.nextChunkBytes = Math.min(this.nextChunkBytes * 4, this.chunkBytes);
     this.buf = next;
     this.bufPosition = start;
     this.bufLength = carried + got;

@@ -29,6 +29,7 @@ import {
 } from "../format/constants.js";
 import { encodeRecord, type Payload } from "../format/record.js";
 import { segmentFileName } from "../format/segment-name.js";
+import type { BufferPool } from "./buffer-pool.js";
 import { openOrCreate, writeFully, writevFully } from "./file-ops.js";
 import type { FileHandle, FileSystem } from "./file-system.js";
 import type { IndexCache } from "./index-cache.js";
@@ -45,6 +46,8 @@ export interface WriterContext {
   options: ResolvedOptions;
   clock: () => number;
   indexCache: IndexCache;
+  /** Where appends' encoded buffers come from and go back to after their write. */
+  buffers: BufferPool;
   /** Called with the bytes each commit adds and each checkpoint covers (journal-wide budget). */
   onUnchecked: (deltaBytes: number) => void;
 }
@@ -216,6 +219,7 @@ export class StreamWriter {
         try {
           const results = await this.commit(batch);
           for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+          for (const pending of batch) this.ctx.buffers.give(pending.buf!);
         } catch (err) {
           const error = err instanceof Error ? err : new Error(String(err));
           for (const pending of batch) pending.reject(error);
@@ -262,7 +266,7 @@ export class StreamWriter {
   /** Assigns seqs and a timestamp and encodes the records (docs/format.md §4.2, §4.3). */
   private encode(pending: PendingAppend): void {
     const timestampMs = Math.max(this.ctx.clock(), this.nextTimestampMs);
-    const buf = Buffer.allocUnsafe(pending.bytes);
+    const buf = this.ctx.buffers.take(pending.bytes);
     const last = pending.payloads.length - 1;
     let seq = this.nextSeq;
     let at = 0;
@@ -294,7 +298,9 @@ export class StreamWriter {
     this.nextTimestampMs = this.state.tail.lastTimestampMs;
     this.queuedBytes = 0;
     for (const pending of this.queue) {
-      if (pending.buf !== undefined) this.encode(pending);
+      if (pending.buf === undefined) continue;
+      this.ctx.buffers.give(pending.buf);
+      this.encode(pending);
     }
   }
 
