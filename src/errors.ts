@@ -159,3 +159,15 @@ export class CursorExpiredError extends TidemarkError {
     this.firstSeq = firstSeq;
   }
 }
+
+export class StreamFullError extends TidemarkError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super("STREAM_FULL", message, context);
+  }
+}
+
+export class JournalFullError extends TidemarkError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super("JOURNAL_FULL", message, context);
+  }
+}

@@ -13,18 +13,24 @@ export {
   InvalidArgumentError,
   InvalidNameError,
   IoError,
+  JournalFullError,
   JournalLockedError,
   NotAJournalError,
   NotFoundError,
   ReadOnlyError,
   RecordTooLargeError,
+  StreamFullError,
   TidemarkError,
   UnsupportedFormatError,
 } from "./errors.js";
 export type { Payload } from "./format/record.js";
+export { Consumer } from "./storage/consumer.js";
 export type { FileHandle, FileStat, FileSystem, OpenMode } from "./storage/file-system.js";
-export { Journal } from "./storage/journal.js";
+export { Journal, type StreamOptions } from "./storage/journal.js";
+export type { JournalLimits } from "./storage/journal-limits.js";
+export type { Logger } from "./storage/journal-maintenance.js";
 export type { Durability, JournalOptions } from "./storage/journal-options.js";
+export type { JournalStats, ReleasedCounts } from "./storage/journal-stats.js";
 export type { RecoveryEvent, RecoveryEventKind } from "./storage/recovery-event.js";
 export type {
   AppendOptions,
@@ -32,6 +38,9 @@ export type {
   FollowOptions,
   JournalRecord,
   ReadOptions,
+  StreamConfig,
   StreamInfo,
+  TrimOptions,
 } from "./storage/stream.js";
 export { Stream } from "./storage/stream.js";
+export type { Discard, Retention, StreamLimits } from "./storage/stream-limits.js";

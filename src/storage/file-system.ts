@@ -38,4 +38,6 @@ export interface FileSystem {
   stat(path: string): Promise<FileStat>;
   /** Flushes a directory, making the creations, renames and removals in it durable. */
   syncDir(path: string): Promise<void>;
+  /** Free bytes available to this process on the file system holding `path`. */
+  freeBytes(path: string): Promise<number>;
 }

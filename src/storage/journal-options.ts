@@ -10,6 +10,8 @@ import {
   SEGMENT_HEADER_BYTES,
 } from "../format/constants.js";
 import type { FileSystem } from "./file-system.js";
+import type { JournalLimits } from "./journal-limits.js";
+import type { Logger } from "./journal-maintenance.js";
 import type { RecoveryReporter } from "./recovery-event.js";
 
 export type Durability = "always" | "batch" | "none";
@@ -31,6 +33,10 @@ export interface JournalOptions {
   readOnly?: boolean;
   /** Called for every repair and every piece of damage found while opening. */
   onRecovery?: RecoveryReporter;
+  /** Journal-wide limits: total bytes, free disk space, idle streams (see JournalLimits). */
+  limits?: JournalLimits;
+  /** Where the journal logs what it does on its own (idle streams deleted…). pino fits. */
+  logger?: Logger;
   /** @internal The file system (tests pass a simulated disk). */
   fs?: FileSystem;
   /** @internal Milliseconds since the epoch (tests pass a controllable clock). */

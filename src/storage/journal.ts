@@ -2,12 +2,10 @@
  * A journal: a directory of streams with one writer process (docs/format.md §1). `open` takes the
  * writer lock, cleans up interrupted creates and deletes, and recovers every stream; the time it
  * takes depends on the number of streams and what was written since each stream's checkpoint,
- * not on how much data the journal holds.
- *
- * Background work, all on unref'd timers: under 'batch', a sync of every stream with unsynced
- * appends every `syncIntervalMs`; checkpoints of streams that have gone quiet; and, when all
- * streams' unchecked bytes pass `recoveryScanBytesMax`, checkpoints of all of them.
+ * not on how much data the journal holds. Background work is in journal-maintenance.ts, the
+ * journal-wide limits in journal-limits.ts.
  */
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import {
   ClosedError,
@@ -15,22 +13,31 @@ import {
   fromSystemError,
   InvalidArgumentError,
   isErrnoCode,
-  NotAJournalError,
   NotFoundError,
+  ReadOnlyError,
   TidemarkError,
-  UnsupportedFormatError,
 } from "../errors.js";
-import { FORMAT_VERSION } from "../format/constants.js";
 import { BufferPool } from "./buffer-pool.js";
-import { readSmallFile, removeTree, writeFileAtomic } from "./file-ops.js";
+import { ConsumerStore } from "./consumer-store.js";
+import { removeTree } from "./file-ops.js";
 import type { FileSystem } from "./file-system.js";
 import { IndexCache } from "./index-cache.js";
+import { checkDescriptor, prepareDirectory, STREAMS_DIR } from "./journal-directory.js";
+import { JournalAccounting, resolveJournalLimits } from "./journal-limits.js";
+import { JournalMaintenance, type Logger, SILENT_LOGGER } from "./journal-maintenance.js";
 import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./journal-options.js";
+import { JournalCounters, type JournalStats } from "./journal-stats.js";
 import { NodeFileSystem } from "./node-file-system.js";
 import { ReadOnlyTail } from "./read-only-tail.js";
 import type { RecoveryEvent } from "./recovery-event.js";
 import { Semaphore } from "./semaphore.js";
 import { Stream, type StreamHost } from "./stream.js";
+import {
+  type Retention,
+  resolveLimits,
+  type StreamLimits,
+  validateRetention,
+} from "./stream-limits.js";
 import { streamIdentity, validateStreamName } from "./stream-name.js";
 import {
   createStreamDir,
@@ -40,39 +47,43 @@ import {
   TMP_STREAM_PREFIX,
 } from "./stream-opener.js";
 import type { StreamState } from "./stream-state.js";
-import { StreamWriter } from "./stream-writer.js";
+import { StreamWriter, type WriterContext } from "./stream-writer.js";
 import { WriterLock } from "./writer-lock.js";
 
-const DESCRIPTOR_FILE = "tidemark.json";
-const STREAMS_DIR = "streams";
-const LOCK_DIR = "lock";
 const INDEX_CACHE_SEGMENTS = 256;
-const MAINTENANCE_INTERVAL_MS = 250;
 const BUFFER_POOL_BYTES_MAX = 32 * 1024 * 1024;
+
+export interface StreamOptions {
+  /** Limits for this stream; for an existing stream, given limits replace the stored ones. */
+  limits?: StreamLimits;
+  retention?: Retention;
+}
 
 interface Entry {
   stream: Stream;
   state: StreamState;
   writer: StreamWriter | undefined;
+  consumers: ConsumerStore;
 }
 
 export class Journal {
   /** Everything `open` repaired or found damaged (also passed to `onRecovery`). */
   readonly recovery: RecoveryEvent[] = [];
+  /** Bytes recovery scanned to find the streams' tails at open. */
+  recoveryScannedBytes = 0;
   private readonly streams = new Map<string, Entry>();
   private readonly opening = new Map<string, Promise<Stream>>();
   private readonly openLimit: Semaphore;
   private readonly buffers = new BufferPool(BUFFER_POOL_BYTES_MAX);
+  private readonly counters = new JournalCounters();
+  private readonly accounting: JournalAccounting;
+  private readonly maintenance: JournalMaintenance;
   private readonly host: StreamHost;
   private readonly opener: OpenerContext;
+  private readonly writerContext: WriterContext;
   private readonly readOnlyTail: ReadOnlyTail | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private timers: NodeJS.Timeout[] = [];
-  private uncheckedBytes = 0;
-  private checkpointingAll = false;
-  /** Bytes recovery scanned to find the streams' tails at open. */
-  recoveryScannedBytes = 0;
 
   private constructor(
     readonly dir: string,
@@ -80,15 +91,52 @@ export class Journal {
     private readonly fs: FileSystem,
     private readonly clock: () => number,
     private readonly lock: WriterLock | undefined,
-    onRecovery: ((event: RecoveryEvent) => void) | undefined,
+    journalOptions: JournalOptions,
   ) {
     const report = (event: RecoveryEvent) => {
       this.recovery.push(event);
-      onRecovery?.(event);
+      journalOptions.onRecovery?.(event);
     };
+    const logger: Logger = journalOptions.logger ?? SILENT_LOGGER;
     this.opener = { fs, streamsDir: join(dir, STREAMS_DIR), options, clock, report };
     this.openLimit = new Semaphore(options.openConcurrency);
+    this.accounting = new JournalAccounting(resolveJournalLimits(journalOptions.limits), () => {
+      void this.maintenance.checkDisk();
+    });
+    this.maintenance = new JournalMaintenance({
+      dir,
+      fs,
+      options,
+      accounting: this.accounting,
+      clock,
+      logger,
+      streams: () => this.streams.values(),
+      sweep: (name) => this.remove(name, true),
+    });
     const indexCache = new IndexCache(fs, INDEX_CACHE_SEGMENTS, options.readOnly);
+    this.writerContext = {
+      fs,
+      options,
+      clock,
+      indexCache,
+      buffers: this.buffers,
+      admit: (bytes) => {
+        try {
+          this.accounting.admit(bytes);
+        } catch (err) {
+          if (err instanceof TidemarkError) this.counters.rejectedWith(err.code);
+          throw err;
+        }
+      },
+      settle: (bytes, committed) => {
+        this.accounting.settle(bytes, committed);
+        if (committed) this.maintenance.requestEviction();
+      },
+      onDiskBytes: (delta) => this.accounting.onDiskBytes(delta),
+      onReleased: (reason, records, bytes) => this.counters.released(reason, records, bytes),
+      onRejected: (code) => this.counters.rejectedWith(code),
+      onUnchecked: (delta) => this.maintenance.onUnchecked(delta),
+    };
     this.readOnlyTail = options.readOnly
       ? new ReadOnlyTail(fs, options.pollIntervalMs, fs instanceof NodeFileSystem)
       : undefined;
@@ -112,44 +160,117 @@ export class Journal {
       throw new InvalidArgumentError("Journal.open needs a directory path");
     }
     const resolved = resolveOptions(options);
+    resolveJournalLimits(options.limits); // validate before touching the disk
     const fs = options.fs ?? new NodeFileSystem();
     const clock = options.clock ?? Date.now;
     await prepareDirectory(fs, dir, resolved.readOnly);
     const lock =
       resolved.readOnly || options.fs !== undefined ? undefined : await WriterLock.acquire(dir);
+    let journal: Journal | undefined;
     try {
       await checkDescriptor(fs, dir, clock, resolved);
-      const journal = new Journal(dir, resolved, fs, clock, lock, options.onRecovery);
+      journal = new Journal(dir, resolved, fs, clock, lock, options);
       await journal.openAll();
-      journal.startTimers();
+      if (!resolved.readOnly) {
+        await journal.maintenance.checkDisk();
+        journal.maintenance.start();
+        journal.maintenance.requestEviction();
+      }
       return journal;
     } catch (err) {
+      await journal?.close().catch(() => undefined);
       await lock?.release();
       throw err;
     }
   }
 
-  /** Opens the stream called `name`, creating it if it does not exist (writer only). */
-  async stream(name: string): Promise<Stream> {
+  /**
+   * Opens the stream called `name`, creating it if it does not exist (writer only). Given
+   * `limits` or `retention` are stored with the stream, replacing what it had.
+   */
+  async stream(name: string, options: StreamOptions = {}): Promise<Stream> {
     validateStreamName(name);
     this.checkOpen();
-    const existing = this.streams.get(name);
-    if (existing !== undefined) return existing.stream;
-    let opening = this.opening.get(name);
-    if (opening === undefined) {
-      // Bounded: a thousand streams opened at once would hold a thousand recoveries' buffers.
-      opening = this.openLimit
-        .run(() => this.openOrCreate(name))
-        .finally(() => this.opening.delete(name));
-      this.opening.set(name, opening);
+    const limits =
+      options.limits === undefined ? undefined : resolveLimits(options.limits, { stream: name });
+    const retention =
+      options.retention === undefined
+        ? undefined
+        : validateRetention(options.retention, { stream: name });
+    let stream = this.streams.get(name)?.stream;
+    if (stream === undefined) {
+      let opening = this.opening.get(name);
+      if (opening === undefined) {
+        // Bounded: a thousand streams opened at once would hold a thousand recoveries' buffers.
+        opening = this.openLimit
+          .run(() => this.openOrCreate(name, options))
+          .finally(() => this.opening.delete(name));
+        this.opening.set(name, opening);
+      }
+      stream = await opening;
     }
-    return opening;
+    if (limits !== undefined || retention !== undefined) await stream.configure(options);
+    return stream;
   }
 
   /** Names of the streams in this journal, sorted. */
   list(): string[] {
     this.checkOpen();
     return [...this.streams.keys()].sort();
+  }
+
+  /**
+   * Deletes a stream and all its data. Atomic: a crash during the delete leaves the stream whole
+   * or gone. Appends already accepted finish first; followers end. Resolves false if there was
+   * no such stream.
+   */
+  async deleteStream(name: string): Promise<boolean> {
+    validateStreamName(name);
+    this.checkOpen();
+    if (this.options.readOnly) throw new ReadOnlyError(undefined, { stream: name });
+    await this.opening.get(name)?.catch(() => undefined);
+    if (!this.streams.has(name)) return false;
+    await this.remove(name, false);
+    return true;
+  }
+
+  /** Totals across streams and what the journal has released or refused since it opened. */
+  async stats(): Promise<JournalStats> {
+    this.checkOpen();
+    let bytes = 0;
+    let records = 0;
+    let oldest: number | null = null;
+    let newest: number | null = null;
+    for (const { state, writer } of this.streams.values()) {
+      bytes += state.segments.totalBytes();
+      records += state.records;
+      if (state.records === 0) continue;
+      newest = Math.max(newest ?? 0, state.tail.lastTimestampMs);
+      const first = writer === undefined ? undefined : await writer.firstRecordTimestamp();
+      if (first !== undefined) oldest = Math.min(oldest ?? first, first);
+    }
+    const { counters } = this;
+    return {
+      streams: this.streams.size,
+      bytes,
+      records,
+      oldestTimestamp: oldest,
+      newestTimestamp: newest,
+      evictions: { ...counters.evictions },
+      expiries: { ...counters.expiries },
+      acknowledged: { ...counters.acknowledged },
+      trimmed: { ...counters.trimmed },
+      streamsDeleted: counters.streamsDeleted,
+      streamsSwept: counters.streamsSwept,
+      rejected: { ...counters.rejected },
+      diskFreeBytes: this.accounting.diskFreeBytes ?? null,
+    };
+  }
+
+  /** @internal Runs one round of background work now (expiry, sweeping, disk check, eviction). */
+  runMaintenance(): Promise<void> {
+    this.checkOpen();
+    return this.maintenance.runOnce();
   }
 
   /** Finishes in-flight appends, syncs and checkpoints every stream, releases the lock. */
@@ -160,13 +281,13 @@ export class Journal {
 
   private async closeAll(): Promise<void> {
     this.closed = true;
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers = [];
+    this.maintenance.stop();
     await Promise.allSettled([...this.opening.values()]);
     const failures: unknown[] = [];
-    for (const { state, writer } of this.streams.values()) {
+    for (const { state, writer, consumers } of this.streams.values()) {
       try {
         await writer?.close();
+        await consumers.close();
       } catch (err) {
         failures.push(err);
       }
@@ -181,7 +302,33 @@ export class Journal {
     if (this.closed) throw new ClosedError();
   }
 
-  private async openOrCreate(name: string): Promise<Stream> {
+  /** Deletes a stream: rename out of sight and flush (the atomic step), then remove the files. */
+  private async remove(name: string, swept: boolean): Promise<void> {
+    const entry = this.streams.get(name);
+    if (entry === undefined) return;
+    const { state, writer, consumers } = entry;
+    state.deleted = true;
+    state.end();
+    await writer?.close();
+    await consumers.close();
+    const streamsDir = join(this.dir, STREAMS_DIR);
+    const graveyard = join(streamsDir, DELETED_STREAM_PREFIX + randomBytes(8).toString("hex"));
+    try {
+      await this.fs.rename(state.dir, graveyard);
+      if (this.options.durability !== "none") await this.fs.syncDir(streamsDir);
+    } catch (err) {
+      throw fromSystemError(err, `delete stream ${JSON.stringify(name)}`, { stream: name });
+    } finally {
+      this.streams.delete(name);
+    }
+    this.accounting.onDiskBytes(-state.segments.totalBytes());
+    if (swept) this.counters.streamsSwept++;
+    else this.counters.streamsDeleted++;
+    // What is left is garbage; if this fails, the next open removes it.
+    await removeTree(this.fs, graveyard).catch(() => undefined);
+  }
+
+  private async openOrCreate(name: string, options: StreamOptions): Promise<Stream> {
     const { dirName } = streamIdentity(name);
     try {
       return await this.openDir(dirName);
@@ -192,7 +339,7 @@ export class Journal {
       throw new NotFoundError(`stream ${JSON.stringify(name)} does not exist`, { stream: name });
     }
     try {
-      await createStreamDir(this.opener, name, {});
+      await createStreamDir(this.opener, name, options);
     } catch (err) {
       // Another opener of this process won a race for the same directory: open theirs.
       if (!(err instanceof TidemarkError && isErrnoCode(err.cause, "EEXIST"))) throw err;
@@ -204,24 +351,22 @@ export class Journal {
     const opened = await openStreamDir(this.opener, dirName);
     this.recoveryScannedBytes += opened.scannedBytes;
     const { state } = opened;
-    let writer: StreamWriter | undefined;
-    if (!this.options.readOnly) {
-      const file = opened.activeFile!;
-      writer = new StreamWriter(
-        {
-          fs: this.fs,
-          options: this.options,
-          clock: this.clock,
-          indexCache: this.host.reader.indexCache,
-          buffers: this.buffers,
-          onUnchecked: (delta) => this.onUnchecked(delta),
-        },
-        state,
-        file,
-      );
-    }
-    const stream = new Stream(this.host, state, writer);
-    this.streams.set(state.name, { stream, state, writer });
+    const writer =
+      opened.activeFile === undefined
+        ? undefined
+        : new StreamWriter(this.writerContext, state, opened.activeFile);
+    const consumers = new ConsumerStore({
+      fs: this.fs,
+      state,
+      durable: this.options.durability === "always",
+      readOnly: this.options.readOnly,
+      clock: this.clock,
+      onAdvance: () => writer?.requestRelease(),
+    });
+    await consumers.load(this.opener.report);
+    const stream = new Stream(this.host, state, writer, consumers);
+    this.streams.set(state.name, { stream, state, writer, consumers });
+    this.accounting.onDiskBytes(state.segments.totalBytes());
     return stream;
   }
 
@@ -269,131 +414,5 @@ export class Journal {
       }
     };
     await Promise.all(Array.from({ length: this.options.openConcurrency }, worker));
-  }
-
-  private startTimers(): void {
-    if (this.options.readOnly) return;
-    const every = (ms: number, fn: () => void) => {
-      const timer = setInterval(fn, ms);
-      timer.unref();
-      this.timers.push(timer);
-    };
-    if (this.options.durability === "batch") {
-      every(this.options.syncIntervalMs, () => {
-        for (const { writer } of this.streams.values()) writer?.requestSync();
-      });
-    }
-    every(MAINTENANCE_INTERVAL_MS, () => this.checkpointQuietStreams());
-  }
-
-  private checkpointQuietStreams(): void {
-    const now = this.clock();
-    for (const { writer } of this.streams.values()) {
-      if (
-        writer !== undefined &&
-        writer.uncheckedBytes > 0 &&
-        now - writer.lastCommitAtMs >= this.options.checkpointQuietMs
-      ) {
-        void writer.checkpoint();
-      }
-    }
-  }
-
-  private onUnchecked(deltaBytes: number): void {
-    this.uncheckedBytes += deltaBytes;
-    if (this.uncheckedBytes <= this.options.recoveryScanBytesMax || this.checkpointingAll) return;
-    this.checkpointingAll = true;
-    const writers = [...this.streams.values()]
-      .map((entry) => entry.writer)
-      .filter((writer) => writer !== undefined);
-    void Promise.allSettled(writers.map((writer) => writer.checkpoint())).finally(() => {
-      this.checkpointingAll = false;
-    });
-  }
-}
-
-async function prepareDirectory(fs: FileSystem, dir: string, readOnly: boolean): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch (err) {
-    if (!isErrnoCode(err, "ENOENT"))
-      throw fromSystemError(err, `open journal directory ${dir}`, { path: dir });
-    if (readOnly) throw new NotFoundError(`there is no journal at ${dir}`, { path: dir });
-    await makeDirectories(fs, dir);
-    return;
-  }
-  // What another opener creating this journal right now may have made so far is not foreign.
-  const ours = new Set([DESCRIPTOR_FILE, `${DESCRIPTOR_FILE}.tmp`, LOCK_DIR, STREAMS_DIR]);
-  const foreign = names.filter((name) => !ours.has(name));
-  if (!names.includes(DESCRIPTOR_FILE) && (foreign.length > 0 || readOnly)) {
-    throw new NotAJournalError(
-      readOnly
-        ? `${dir} holds no tidemark journal (no ${DESCRIPTOR_FILE})`
-        : `${dir} is not empty (${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}) and holds no tidemark journal (no ${DESCRIPTOR_FILE}); refusing to write into it`,
-      { path: dir },
-    );
-  }
-}
-
-async function makeDirectories(fs: FileSystem, dir: string): Promise<void> {
-  const parent = join(dir, "..");
-  if (parent !== dir) {
-    try {
-      await fs.stat(parent);
-    } catch (err) {
-      if (!isErrnoCode(err, "ENOENT")) throw err;
-      await makeDirectories(fs, parent);
-    }
-  }
-  try {
-    await fs.mkdir(dir);
-  } catch (err) {
-    if (!isErrnoCode(err, "EEXIST")) throw err;
-  }
-}
-
-/** Checks the journal descriptor (§2), creating it (and `streams/`) for a new journal. */
-async function checkDescriptor(
-  fs: FileSystem,
-  dir: string,
-  clock: () => number,
-  options: ResolvedOptions,
-): Promise<void> {
-  const durable = options.durability !== "none";
-  let raw: Buffer | undefined;
-  try {
-    raw = await readSmallFile(fs, join(dir, DESCRIPTOR_FILE), 64 * 1024);
-  } catch (err) {
-    if (!isErrnoCode(err, "ENOENT")) throw err;
-  }
-  if (raw === undefined) {
-    if (options.readOnly)
-      throw new NotAJournalError(`${dir} holds no tidemark journal`, { path: dir });
-    const descriptor = JSON.stringify({ format: FORMAT_VERSION, createdAtMs: clock() });
-    await writeFileAtomic(fs, dir, DESCRIPTOR_FILE, Buffer.from(descriptor), durable);
-  } else {
-    let format: unknown;
-    try {
-      format = (JSON.parse(raw.toString("utf8")) as { format?: unknown }).format;
-    } catch {
-      format = undefined;
-    }
-    if (typeof format !== "number") {
-      throw new CorruptError(`${join(dir, DESCRIPTOR_FILE)} is damaged`, { path: dir });
-    }
-    if (format > FORMAT_VERSION) {
-      throw new UnsupportedFormatError(
-        `the journal at ${dir} uses format ${format}; this tidemark reads up to ${FORMAT_VERSION}`,
-        { path: dir },
-      );
-    }
-  }
-  if (options.readOnly) return;
-  try {
-    await fs.mkdir(join(dir, STREAMS_DIR));
-    if (durable) await fs.syncDir(dir);
-  } catch (err) {
-    if (!isErrnoCode(err, "EEXIST")) throw err;
   }
 }

@@ -93,6 +93,11 @@ export class NodeFileSystem implements FileSystem {
     return { size: stats.size, isDirectory: stats.isDirectory() };
   }
 
+  async freeBytes(path: string): Promise<number> {
+    const stats = await fs.promises.statfs(path);
+    return stats.bavail * stats.bsize;
+  }
+
   async syncDir(path: string): Promise<void> {
     const handle = await fs.promises.open(path, "r");
     try {

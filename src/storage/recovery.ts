@@ -52,6 +52,8 @@ export interface RecoveredStream {
   scannedBytes: number;
   /** The active segment, open for writing (writer only): the stream writer takes it over. */
   activeFile: FileHandle | undefined;
+  /** The active segment's header time (0 when its header is damaged). */
+  activeCreatedAtMs: number;
 }
 
 interface SegmentProbe {
@@ -177,6 +179,7 @@ export async function recoverStream(options: RecoverStreamOptions): Promise<Reco
       tail: active.tail,
       scannedBytes: active.scannedBytes,
       activeFile: readOnly ? undefined : file,
+      activeCreatedAtMs: probe.createdAtMs,
     };
   } catch (err) {
     await file.close().catch(() => undefined);
@@ -191,6 +194,7 @@ function emptyRecovery(baseSeq: number): RecoveredStream {
     tail: { lastSeq: baseSeq - 1, lastTimestampMs: 0, lastRecordOffset: 0, lastRecordCrc: 0 },
     scannedBytes: 0,
     activeFile: undefined,
+    activeCreatedAtMs: 0,
   };
 }
 

@@ -8,6 +8,13 @@ import { FORMAT_VERSION } from "../format/constants.js";
 import { readSmallFile, writeFileAtomic } from "./file-ops.js";
 import type { FileSystem } from "./file-system.js";
 import { STREAM_DESCRIPTOR_FILE } from "./stream-files.js";
+import {
+  limitsToJson,
+  type Retention,
+  resolveLimits,
+  type StreamLimits,
+  validateRetention,
+} from "./stream-limits.js";
 import { streamIdentity } from "./stream-name.js";
 
 export interface StreamDescriptor {
@@ -15,6 +22,10 @@ export interface StreamDescriptor {
   name: string;
   createdAtMs: number;
   meta: Record<string, unknown>;
+  limits?: StreamLimits;
+  retention?: Retention;
+  /** Set by `trim({ before })`: records below it are released. */
+  trimmedBefore?: number;
 }
 
 const DESCRIPTOR_BYTES_MAX = 1024 * 1024;
@@ -61,7 +72,31 @@ export async function readStreamDescriptor(
     );
   }
   const meta = typeof parsed.meta === "object" && parsed.meta !== null ? parsed.meta : {};
-  return { format: parsed.format, name: parsed.name, createdAtMs: parsed.createdAtMs, meta };
+  const descriptor: StreamDescriptor = {
+    format: parsed.format,
+    name: parsed.name,
+    createdAtMs: parsed.createdAtMs,
+    meta,
+  };
+  try {
+    if (parsed.limits !== undefined) descriptor.limits = limitsToJson(resolveLimits(parsed.limits));
+    if (parsed.retention !== undefined) descriptor.retention = validateRetention(parsed.retention);
+  } catch (err) {
+    throw new CorruptError(
+      `${dirName}/${STREAM_DESCRIPTOR_FILE} holds invalid limits`,
+      { path: dirName },
+      err,
+    );
+  }
+  if (parsed.trimmedBefore !== undefined) {
+    if (!Number.isSafeInteger(parsed.trimmedBefore) || parsed.trimmedBefore < 1) {
+      throw new CorruptError(`${dirName}/${STREAM_DESCRIPTOR_FILE} holds an invalid trim point`, {
+        path: dirName,
+      });
+    }
+    descriptor.trimmedBefore = parsed.trimmedBefore;
+  }
+  return descriptor;
 }
 
 export async function writeStreamDescriptor(

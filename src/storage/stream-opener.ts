@@ -13,7 +13,12 @@ import { recoverStream } from "./recovery.js";
 import type { RecoveryReporter } from "./recovery-event.js";
 import { createSegmentFile } from "./segment-file.js";
 import { SegmentList } from "./segment-list.js";
-import { readStreamDescriptor, writeStreamDescriptor } from "./stream-descriptor.js";
+import {
+  readStreamDescriptor,
+  type StreamDescriptor,
+  writeStreamDescriptor,
+} from "./stream-descriptor.js";
+import { limitsToJson, type Retention, resolveLimits, type StreamLimits } from "./stream-limits.js";
 import { streamIdentity } from "./stream-name.js";
 import { StreamState } from "./stream-state.js";
 
@@ -30,17 +35,23 @@ export interface OpenerContext {
 
 export interface OpenedStream {
   state: StreamState;
-  meta: Record<string, unknown>;
   scannedBytes: number;
   /** The active segment open for writing (writer only). */
   activeFile: FileHandle | undefined;
+}
+
+/** What a new stream starts with. */
+export interface StreamInit {
+  limits?: StreamLimits;
+  retention?: Retention;
+  meta?: Record<string, unknown>;
 }
 
 /** Creates an empty stream on disk. Fails with EEXIST if its directory already exists. */
 export async function createStreamDir(
   ctx: OpenerContext,
   name: string,
-  meta: Record<string, unknown>,
+  init: StreamInit,
 ): Promise<void> {
   const { fs, streamsDir, options } = ctx;
   const durable = options.durability !== "none";
@@ -49,12 +60,15 @@ export async function createStreamDir(
   try {
     await fs.mkdir(tmp);
     const createdAtMs = ctx.clock();
-    await writeStreamDescriptor(
-      fs,
-      tmp,
-      { format: FORMAT_VERSION, name, createdAtMs, meta },
-      durable,
-    );
+    const descriptor: StreamDescriptor = {
+      format: FORMAT_VERSION,
+      name,
+      createdAtMs,
+      meta: init.meta ?? {},
+    };
+    if (init.limits !== undefined) descriptor.limits = limitsToJson(resolveLimits(init.limits));
+    if (init.retention !== undefined) descriptor.retention = init.retention;
+    await writeStreamDescriptor(fs, tmp, descriptor, durable);
     const segment = await createSegmentFile(fs, tmp, 1, createdAtMs, identity.tag, durable);
     await segment.close();
     await fs.rename(tmp, join(streamsDir, identity.dirName));
@@ -84,19 +98,23 @@ export async function openStreamDir(ctx: OpenerContext, dirName: string): Promis
       await file.close();
     },
   });
-  const state = new StreamState(
-    descriptor.name,
+  const state = new StreamState({
+    name: descriptor.name,
     dir,
     tag,
-    descriptor.createdAtMs,
-    new SegmentList(recovered.segments),
-    recovered.activeIndex,
-    recovered.tail,
-    ctx.clock(),
-  );
+    createdAtMs: descriptor.createdAtMs,
+    segments: new SegmentList(recovered.segments),
+    activeIndex: recovered.activeIndex,
+    tail: recovered.tail,
+    activeCreatedAtMs: recovered.activeCreatedAtMs,
+    nowMs: ctx.clock(),
+    limits: resolveLimits(descriptor.limits),
+    retention: descriptor.retention ?? "limits",
+    trimmedBefore: descriptor.trimmedBefore ?? 1,
+    meta: descriptor.meta,
+  });
   return {
     state,
-    meta: descriptor.meta,
     scannedBytes: recovered.scannedBytes,
     activeFile: recovered.activeFile,
   };

@@ -1,5 +1,5 @@
 /**
- * The write side of one stream: group commit, rotation, syncing and checkpoints.
+ * The write side of one stream: group commit, rotation, syncing, retention and configuration.
  *
  * Group commit: an append is encoded (seqs and timestamp assigned) as soon as it is called, so
  * encoding overlaps the write in flight; appends queue up while a write (and, under 'always', its
@@ -8,6 +8,10 @@
  * throughput from 34k to 9k events/s). Appends made in the same tick share a commit because the
  * loop starts from a microtask. Encoded bytes waiting in the queue are bounded
  * (`queueBytesMax`); past that, appends wait unencoded and are encoded when their turn comes.
+ *
+ * Limits are checked when an append is made, against what is on disk plus what is queued, so
+ * there is no check-then-write race. Everything else that touches the stream's files (rotation,
+ * releasing segments, trim, rewriting stream.json, syncs) runs in the same loop, between commits.
  *
  * Crash reasoning, per step of `commit`: the bytes are written past the committed end, so until
  * the write and sync finish, recovery treats them as a torn tail (docs/format.md §9 rows 3-6).
@@ -19,27 +23,43 @@
 
 import { join } from "node:path";
 import { assert } from "../assert.js";
-import { ClosedError, fromSystemError, IoError, type TidemarkError } from "../errors.js";
-import { encodeCheckpoint } from "../format/checkpoint.js";
 import {
+  ClosedError,
+  fromSystemError,
+  InvalidArgumentError,
+  IoError,
+  isErrnoCode,
+  StreamFullError,
+  type TidemarkError,
+} from "../errors.js";
+import {
+  FORMAT_VERSION,
   INDEX_INTERVAL_BYTES,
   RECORD_FLAG_COMMIT,
   RECORD_HEADER_BYTES,
   SEGMENT_HEADER_BYTES,
 } from "../format/constants.js";
 import { encodeRecord, type Payload } from "../format/record.js";
-import { segmentFileName } from "../format/segment-name.js";
+import { indexFileName, segmentFileName } from "../format/segment-name.js";
 import type { BufferPool } from "./buffer-pool.js";
-import { openOrCreate, writeFully, writevFully } from "./file-ops.js";
+import { Checkpointer, type DurablePoint } from "./checkpointer.js";
+import { writevFully } from "./file-ops.js";
 import type { FileHandle, FileSystem } from "./file-system.js";
 import type { IndexCache } from "./index-cache.js";
 import { IndexFileWriter } from "./index-file.js";
 import type { ResolvedOptions } from "./journal-options.js";
+import { nextRelease, type ReleaseReason } from "./retention.js";
 import { createSegmentFile } from "./segment-file.js";
 import { SparseIndex } from "./sparse-index.js";
-import { CHECKPOINT_FILE } from "./stream-files.js";
+import { writeStreamDescriptor } from "./stream-descriptor.js";
+import {
+  limitsToJson,
+  type ResolvedLimits,
+  type Retention,
+  type SegmentTargets,
+  segmentTargets,
+} from "./stream-limits.js";
 import type { StreamState } from "./stream-state.js";
-import type { TailState } from "./tail-scan.js";
 
 export interface WriterContext {
   fs: FileSystem;
@@ -48,7 +68,16 @@ export interface WriterContext {
   indexCache: IndexCache;
   /** Where appends' encoded buffers come from and go back to after their write. */
   buffers: BufferPool;
-  /** Called with the bytes each commit adds and each checkpoint covers (journal-wide budget). */
+  /** Journal-wide admission (JOURNAL_FULL, DISK_FULL): throws, or reserves `bytes`. */
+  admit: (bytes: number) => void;
+  /** A reservation from `admit` is over: written (`committed`) or not. */
+  settle: (bytes: number, committed: boolean) => void;
+  /** Bytes on disk changed outside a commit (a new segment header, a released segment). */
+  onDiskBytes: (delta: number) => void;
+  onReleased: (reason: ReleaseReason, records: number, bytes: number) => void;
+  /** An append was refused by the stream's own limits. */
+  onRejected: (code: "STREAM_FULL") => void;
+  /** Committed bytes not yet covered by a checkpoint changed (journal-wide recovery budget). */
   onUnchecked: (deltaBytes: number) => void;
 }
 
@@ -72,41 +101,41 @@ interface PendingAppend {
   reject: (err: Error) => void;
 }
 
+interface Task {
+  run: () => Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /** Most buffers in one pwritev (Linux's IOV_MAX). */
 const IOVECS_MAX = 1024;
-
-/** A position whose bytes are known to be durable (or merely written, under 'none'). */
-interface DurablePoint {
-  baseSeq: number;
-  end: number;
-  tail: TailState;
-  /** `committedTotal` when this point was taken. */
-  total: number;
-}
 
 export class StreamWriter {
   private queue: PendingAppend[] = [];
   /** Encoded bytes in the queue. */
   private queuedBytes = 0;
+  /** Bytes and records of every queued append, encoded or not (for limits). */
+  private pendingBytes = 0;
+  private pendingRecords = 0;
   /** Appends at the end of the queue not encoded yet (they always follow the encoded ones). */
   private unencoded = 0;
   /** Seq and timestamp the next encoded record gets (ahead of the tail by what is queued). */
   private nextSeq: number;
   private nextTimestampMs: number;
+  private tasks: Task[] = [];
   private running = false;
   private idleWaiters: Array<() => void> = [];
   private closing = false;
   private failure: TidemarkError | undefined;
   private indexFile: IndexFileWriter;
+  private readonly checkpointer: Checkpointer;
+  private targets: SegmentTargets;
   /** Bytes ever committed by this writer; checkpoints and syncs are measured against it. */
   private committedTotal = 0;
   private durable: DurablePoint;
-  private checkpointedTotal = 0;
-  /** Segment and end of the last checkpoint written (-1: none yet). */
-  private checkpointedAt = { baseSeq: -1, end: -1 };
-  private checkpointing: Promise<void> | undefined;
-  private checkpointFile: FileHandle | undefined;
   private syncWanted = false;
+  private releaseWanted = false;
+  private firstTimestampCache: { baseSeq: number; ms: number } | undefined;
   lastCommitAtMs = 0;
 
   constructor(
@@ -120,18 +149,18 @@ export class StreamWriter {
       state.segments.active.baseSeq,
       state.activeIndex,
     );
+    this.checkpointer = new Checkpointer(ctx.fs, state.dir, (bytes) => ctx.onUnchecked(-bytes));
+    this.targets = segmentTargets(state.limits, ctx.options.segmentBytesMax);
     this.durable = this.currentPoint();
     this.nextSeq = state.tail.lastSeq + 1;
     this.nextTimestampMs = state.tail.lastTimestampMs;
-  }
-
-  get failed(): TidemarkError | undefined {
-    return this.failure;
+    this.releaseWanted = true; // finish a trim or an eviction a crash interrupted
+    this.start();
   }
 
   /** Bytes committed but not yet covered by a checkpoint. */
   get uncheckedBytes(): number {
-    return this.committedTotal - this.checkpointedTotal;
+    return this.committedTotal - this.checkpointer.coveredTotal;
   }
 
   get dirty(): boolean {
@@ -144,9 +173,11 @@ export class StreamWriter {
     attributes: Uint8Array | undefined,
     bytes: number,
   ): Promise<AppendResult> {
-    if (this.closing)
-      return Promise.reject(new ClosedError("the journal is closing", { stream: this.state.name }));
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    try {
+      this.admit(bytes, payloads.length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const pending: PendingAppend = {
         payloads,
@@ -160,6 +191,8 @@ export class StreamWriter {
         resolve,
         reject,
       };
+      this.pendingBytes += bytes;
+      this.pendingRecords += payloads.length;
       if (this.unencoded === 0 && this.queuedBytes < this.ctx.options.queueBytesMax)
         this.encode(pending);
       else this.unencoded++;
@@ -175,15 +208,86 @@ export class StreamWriter {
     this.start();
   }
 
-  /** Writes a checkpoint of the last durable point, unless one is being written. */
-  checkpoint(): Promise<void> {
-    this.checkpointing ??= this.writeCheckpoint().finally(() => {
-      this.checkpointing = undefined;
-    });
-    return this.checkpointing;
+  /** Asks the loop to release what retention allows (age expiry timer, consumer acks). */
+  requestRelease(): void {
+    this.releaseWanted = true;
+    this.start();
   }
 
-  /** Finishes queued appends, syncs everything, writes a checkpoint, closes the files. */
+  /** Writes a checkpoint of the last durable point, unless one is being written. */
+  checkpoint(): Promise<void> {
+    return this.checkpointer.write(() => this.durable);
+  }
+
+  /** Changes limits and retention: stored in stream.json first, then applied. */
+  configure(limits: ResolvedLimits, retention: Retention): Promise<void> {
+    return this.schedule(async () => {
+      const previous = { limits: this.state.limits, retention: this.state.retention };
+      this.state.limits = limits;
+      this.state.retention = retention;
+      try {
+        await this.writeDescriptor();
+      } catch (err) {
+        Object.assign(this.state, previous);
+        throw fromSystemError(err, "store the stream's limits", { stream: this.state.name });
+      }
+      this.targets = segmentTargets(limits, this.ctx.options.segmentBytesMax);
+      await this.release();
+    });
+  }
+
+  /** Releases records with seq < before; the floor is stored before any file is removed. */
+  trim(before: number): Promise<void> {
+    return this.schedule(async () => {
+      const limit = this.state.lastSeq + 1;
+      if (!Number.isSafeInteger(before) || before < 1 || before > limit) {
+        throw new InvalidArgumentError(
+          `trim: before must be an integer from 1 to ${limit}, got ${String(before)}`,
+          {
+            stream: this.state.name,
+          },
+        );
+      }
+      if (before <= this.state.trimmedBefore) return;
+      const previous = this.state.trimmedBefore;
+      this.state.trimmedBefore = before;
+      try {
+        await this.writeDescriptor();
+      } catch (err) {
+        this.state.trimmedBefore = previous;
+        throw fromSystemError(err, "store the trim point", { stream: this.state.name });
+      }
+      await this.release();
+    });
+  }
+
+  /** Stores changed metadata of the layers above (stream.json, atomically). */
+  setMeta(meta: Record<string, unknown>): Promise<void> {
+    return this.schedule(async () => {
+      const previous = this.state.meta;
+      this.state.meta = meta;
+      try {
+        await this.writeDescriptor();
+      } catch (err) {
+        this.state.meta = previous;
+        throw fromSystemError(err, "store the stream's metadata", { stream: this.state.name });
+      }
+    });
+  }
+
+  /** Releases the oldest segment (sealing the active one if it is the only one): the journal's
+   * own `bytesMax` with discard 'old'. Resolves with the bytes released. */
+  evictOldest(): Promise<number> {
+    let released = 0;
+    return this.schedule(async () => {
+      const hasRecords = this.state.lastSeq >= this.state.segments.first.baseSeq;
+      if (!hasRecords) return;
+      if (this.state.segments.count === 1) await this.rotate();
+      released = await this.dropOldest("journal");
+    }).then(() => released);
+  }
+
+  /** Finishes queued appends and tasks, syncs everything, checkpoints, closes the files. */
   async close(): Promise<void> {
     this.closing = true;
     await this.idle();
@@ -192,13 +296,44 @@ export class StreamWriter {
       this.start();
       await this.idle();
     }
-    if (this.failure === undefined) {
-      while (this.checkpointing !== undefined) await this.checkpointing;
-      await this.checkpoint();
-    }
+    if (this.failure === undefined) await this.checkpointer.close(this.durable);
     await this.indexFile.close();
-    await this.checkpointFile?.close();
     await this.file.close();
+  }
+
+  private admit(bytes: number, records: number): void {
+    if (this.closing) throw new ClosedError("the journal is closing", { stream: this.state.name });
+    if (this.failure !== undefined) throw this.failure;
+    const { limits } = this.state;
+    if (limits.discard === "new") {
+      // Room for one more segment header, in case this append starts a segment.
+      const bytesAfter =
+        this.state.segments.totalBytes() + this.pendingBytes + bytes + SEGMENT_HEADER_BYTES;
+      const recordsAfter = this.state.records + this.pendingRecords + records;
+      if (bytesAfter > limits.bytesMax || recordsAfter > limits.recordsMax) {
+        this.ctx.onRejected("STREAM_FULL");
+        const which =
+          recordsAfter > limits.recordsMax
+            ? `recordsMax ${limits.recordsMax}`
+            : `bytesMax ${limits.bytesMax}`;
+        throw new StreamFullError(
+          `stream ${JSON.stringify(this.state.name)} is full (${which}, discard 'new'); ` +
+            "the append was not made. Trim or delete data, or raise the limit",
+          { stream: this.state.name, bytes, records: this.state.records },
+        );
+      }
+    }
+    this.ctx.admit(bytes);
+  }
+
+  private schedule(run: () => Promise<void>): Promise<void> {
+    if (this.closing)
+      return Promise.reject(new ClosedError("the journal is closing", { stream: this.state.name }));
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.tasks.push({ run, resolve, reject });
+      this.start();
+    });
   }
 
   private start(): void {
@@ -213,32 +348,74 @@ export class StreamWriter {
   }
 
   private async run(): Promise<void> {
-    while (this.failure === undefined && (this.queue.length > 0 || this.syncWanted)) {
-      if (this.queue.length > 0) {
-        const batch = this.takeBatch();
-        try {
-          const results = await this.commit(batch);
-          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
-          for (const pending of batch) this.ctx.buffers.give(pending.buf!);
-        } catch (err) {
-          const error = err instanceof Error ? err : new Error(String(err));
-          for (const pending of batch) pending.reject(error);
-          this.renumberQueue();
-        }
+    while (
+      this.failure === undefined &&
+      (this.tasks.length > 0 || this.queue.length > 0 || this.syncWanted || this.releaseWanted)
+    ) {
+      if (this.tasks.length > 0) {
+        const task = this.tasks.shift()!;
+        await task.run().then(task.resolve, task.reject);
+      } else if (this.queue.length > 0) {
+        await this.commitNext();
+      } else if (this.releaseWanted) {
+        this.releaseWanted = false;
+        await this.release().catch(() => undefined); // retried at the next trigger
       } else {
         this.syncWanted = false;
         await this.syncNow().catch(() => undefined); // a failure is recorded in `this.failure`
       }
     }
-    if (this.failure !== undefined) {
-      const queued = this.queue;
-      this.queue = [];
-      for (const pending of queued) pending.reject(this.failure);
-    }
+    if (this.failure !== undefined) this.failAll(this.failure);
     this.running = false;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const wake of waiters) wake();
+  }
+
+  private failAll(failure: TidemarkError): void {
+    for (const pending of this.queue.splice(0)) {
+      this.ctx.settle(pending.bytes, false);
+      pending.reject(failure);
+    }
+    this.pendingBytes = 0;
+    this.pendingRecords = 0;
+    for (const task of this.tasks.splice(0)) task.reject(failure);
+  }
+
+  private async commitNext(): Promise<void> {
+    const batch = this.takeBatch();
+    let bytes = 0;
+    let records = 0;
+    for (const pending of batch) {
+      bytes += pending.bytes;
+      records += pending.payloads.length;
+    }
+    this.pendingBytes -= bytes;
+    this.pendingRecords -= records;
+    try {
+      const results = await this.commit(batch, bytes, records);
+      this.ctx.settle(bytes, true);
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+      for (const pending of batch) this.ctx.buffers.give(pending.buf!);
+    } catch (err) {
+      this.ctx.settle(bytes, false);
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const pending of batch) pending.reject(error);
+      this.renumberQueue();
+    }
+    if (this.overLimits()) this.releaseWanted = true;
+  }
+
+  /** A cheap check after each commit; age is left to the timer (it may need an index read). */
+  private overLimits(): boolean {
+    const { state } = this;
+    if (state.segments.count < 2) return false;
+    const acked = state.retention === "acked" ? state.ackedMin() : undefined;
+    if (acked !== undefined && acked >= state.segments.at(1)!.baseSeq - 1) return true;
+    if (state.limits.discard !== "old") return false;
+    return (
+      state.segments.totalBytes() > state.limits.bytesMax || state.records > state.limits.recordsMax
+    );
   }
 
   private takeBatch(): PendingAppend[] {
@@ -304,16 +481,24 @@ export class StreamWriter {
     }
   }
 
-  private async commit(batch: PendingAppend[]): Promise<AppendResult[]> {
-    let bytes = 0;
-    for (const pending of batch) bytes += pending.bytes;
+  private shouldRotate(bytes: number, records: number): boolean {
+    const active = this.state.segments.active;
+    if (active.bytes <= SEGMENT_HEADER_BYTES) return false; // never rotate away an empty segment
+    const held = this.state.lastSeq - active.baseSeq + 1;
+    return (
+      active.bytes + bytes > this.targets.bytes ||
+      held + records > this.targets.records ||
+      this.ctx.clock() - this.state.activeCreatedAtMs > this.targets.ageMs
+    );
+  }
+
+  private async commit(
+    batch: PendingAppend[],
+    bytes: number,
+    records: number,
+  ): Promise<AppendResult[]> {
     const { options } = this.ctx;
-    if (
-      this.state.segments.active.bytes + bytes > options.segmentBytesMax &&
-      this.state.segments.active.bytes > SEGMENT_HEADER_BYTES
-    ) {
-      await this.rotate();
-    }
+    if (this.shouldRotate(bytes, records)) await this.rotate();
     const active = this.state.segments.active;
     const position = active.bytes;
     assert(batch[0]!.firstSeq === this.state.tail.lastSeq + 1, "a commit continues the tail");
@@ -362,7 +547,7 @@ export class StreamWriter {
     this.ctx.onUnchecked(bytes);
     if (
       this.uncheckedBytes >= options.checkpointBytes &&
-      this.durable.total > this.checkpointedTotal
+      this.durable.total > this.checkpointer.coveredTotal
     ) {
       void this.checkpoint();
     }
@@ -464,12 +649,14 @@ export class StreamWriter {
         stream: this.state.name,
       });
     }
+    this.ctx.onDiskBytes(SEGMENT_HEADER_BYTES);
     await this.indexFile.close();
     this.ctx.indexCache.put(this.state.dir, sealed.baseSeq, this.state.activeIndex);
     const old = this.file;
     this.file = file;
     this.state.segments.push({ baseSeq, bytes: SEGMENT_HEADER_BYTES });
     this.state.activeIndex = new SparseIndex();
+    this.state.activeCreatedAtMs = Math.max(createdAtMs, this.ctx.clock());
     this.state.tail = { ...tail, lastRecordOffset: 0, lastRecordCrc: 0 };
     this.indexFile = new IndexFileWriter(fs, this.state.dir, baseSeq, this.state.activeIndex);
     if (durable || !this.dirty) this.durable = this.currentPoint();
@@ -477,36 +664,76 @@ export class StreamWriter {
     void this.checkpoint();
   }
 
-  private async writeCheckpoint(): Promise<void> {
-    const point = this.durable;
-    if (point.baseSeq === this.checkpointedAt.baseSeq && point.end === this.checkpointedAt.end)
-      return;
-    const checkpoint = encodeCheckpoint({
-      segmentBaseSeq: point.baseSeq,
-      lastRecordOffset: point.tail.lastRecordOffset,
-      endOffset: point.end,
-      lastSeq: point.tail.lastSeq,
-      lastTimestampMs: point.tail.lastTimestampMs,
-      lastRecordCrc: point.tail.lastRecordCrc,
-    });
-    // A checkpoint is a hint checked on open (docs/format.md §7): no flush needed. A failure
-    // only means the next open scans more; it is retried at the next trigger.
-    // Written in place with one 56-byte write: a torn one fails its CRC and is ignored.
-    try {
-      this.checkpointFile ??= await openOrCreate(
-        this.ctx.fs,
-        join(this.state.dir, CHECKPOINT_FILE),
+  /** Releases whatever retention allows, oldest segment first (see retention.ts). */
+  private async release(): Promise<void> {
+    for (;;) {
+      const next = await nextRelease(this.state, this.ctx.clock(), (baseSeq) =>
+        this.firstTimestamp(baseSeq),
       );
-      await writeFully(this.checkpointFile, checkpoint, 0);
-    } catch {
-      const file = this.checkpointFile;
-      this.checkpointFile = undefined;
-      await file?.close().catch(() => undefined);
-      return;
+      if (next === undefined) return;
+      if (next.sealFirst) await this.rotate();
+      await this.dropOldest(next.reason);
     }
-    const covered = point.total - this.checkpointedTotal;
-    this.checkpointedTotal = point.total;
-    this.checkpointedAt = { baseSeq: point.baseSeq, end: point.end };
-    if (covered > 0) this.ctx.onUnchecked(-covered);
+  }
+
+  /** Timestamp of the oldest record held (journal-wide eviction picks the oldest stream). */
+  async firstRecordTimestamp(): Promise<number> {
+    const first = this.state.segments.first;
+    if (this.firstTimestampCache?.baseSeq === first.baseSeq) return this.firstTimestampCache.ms;
+    const ms = (await this.firstTimestamp(first.baseSeq)) ?? this.state.tail.lastTimestampMs;
+    this.firstTimestampCache = { baseSeq: first.baseSeq, ms };
+    return ms;
+  }
+
+  private async firstTimestamp(baseSeq: number): Promise<number | undefined> {
+    const index =
+      baseSeq === this.state.segments.active.baseSeq
+        ? this.state.activeIndex
+        : await this.ctx.indexCache.get(this.state.dir, baseSeq);
+    await index.ready();
+    return index.first()?.timestampMs;
+  }
+
+  /**
+   * Deletes the oldest (sealed) segment: its index first, then the segment. A crash between the
+   * two leaves a segment without an index, which is rebuilt; a crash after leaves nothing behind.
+   */
+  private async dropOldest(reason: ReleaseReason): Promise<number> {
+    const segments = this.state.segments;
+    assert(segments.count > 1, "the active segment is never deleted");
+    const first = segments.first;
+    const records = segments.at(1)!.baseSeq - first.baseSeq;
+    for (const file of [indexFileName(first.baseSeq), segmentFileName(first.baseSeq)]) {
+      try {
+        await this.ctx.fs.unlink(join(this.state.dir, file));
+      } catch (err) {
+        if (!isErrnoCode(err, "ENOENT"))
+          throw fromSystemError(err, `remove ${file}`, { stream: this.state.name });
+      }
+    }
+    segments.shift();
+    this.ctx.indexCache.forget(this.state.dir, first.baseSeq);
+    this.ctx.onDiskBytes(-first.bytes);
+    this.ctx.onReleased(reason, records, first.bytes);
+    this.state.notify(); // followers behind the new first seq learn they were overtaken
+    return first.bytes;
+  }
+
+  private writeDescriptor(): Promise<void> {
+    const { state } = this;
+    return writeStreamDescriptor(
+      this.ctx.fs,
+      state.dir,
+      {
+        format: FORMAT_VERSION,
+        name: state.name,
+        createdAtMs: state.createdAtMs,
+        meta: state.meta,
+        limits: limitsToJson(state.limits),
+        retention: state.retention,
+        trimmedBefore: state.trimmedBefore,
+      },
+      this.ctx.options.durability !== "none",
+    );
   }
 }

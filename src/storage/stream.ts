@@ -20,10 +20,22 @@ import {
   SEGMENT_HEADER_BYTES,
 } from "../format/constants.js";
 import { type Payload, payloadByteLength } from "../format/record.js";
+import { Consumer } from "./consumer.js";
+import type { ConsumerStore } from "./consumer-store.js";
 import type { ResolvedOptions } from "./journal-options.js";
 import { type JournalRecord, type ReaderContext, RecordIterator } from "./record-reader.js";
+import { cursorExpired } from "./segment-cursor.js";
+import {
+  limitsToJson,
+  type Retention,
+  resolveLimits,
+  type StreamLimits,
+  validateRetention,
+} from "./stream-limits.js";
 import type { StreamState } from "./stream-state.js";
 import type { StreamWriter } from "./stream-writer.js";
+
+const META_BYTES_MAX = 64 * 1024;
 
 export interface StreamInfo {
   name: string;
@@ -82,16 +94,101 @@ export interface StreamHost {
 
 export type { JournalRecord } from "./record-reader.js";
 
+export interface StreamConfig {
+  /** Replace the stream's limits (all of them: an omitted limit means none). */
+  limits?: StreamLimits;
+  retention?: Retention;
+}
+
+export interface TrimOptions {
+  /** Release every record with a seq below this one. */
+  before: number;
+}
+
 export class Stream {
   /** @internal */
   constructor(
     private readonly host: StreamHost,
     private readonly state: StreamState,
     private readonly writer: StreamWriter | undefined,
+    private readonly consumerStore: ConsumerStore,
   ) {}
 
   get name(): string {
     return this.state.name;
+  }
+
+  /** The stream's limits, as stored. */
+  get limits(): StreamLimits {
+    return limitsToJson(this.state.limits);
+  }
+
+  get retention(): Retention {
+    return this.state.retention;
+  }
+
+  /** Metadata stored with the stream for the layers above the journal (the server's). */
+  get meta(): Readonly<Record<string, unknown>> {
+    return this.state.meta;
+  }
+
+  /** Replaces the stream's limits and/or retention; stored before they apply. Data over the new
+   * limits is released (discard 'old'). */
+  async configure(config: StreamConfig): Promise<void> {
+    const writer = this.writable();
+    const limits =
+      config.limits === undefined
+        ? this.state.limits
+        : resolveLimits(config.limits, { stream: this.name });
+    const retention =
+      config.retention === undefined
+        ? this.state.retention
+        : validateRetention(config.retention, { stream: this.name });
+    await writer.configure(limits, retention);
+  }
+
+  /** Releases every record with seq < before. Stored first, so a crash cannot undo it. */
+  async trim(options: TrimOptions): Promise<void> {
+    const writer = this.writable();
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidArgumentError("trim takes { before }", { stream: this.name });
+    }
+    await writer.trim(options.before);
+  }
+
+  /** Replaces the stream's metadata (a JSON object, at most 64 KiB once serialized). */
+  async setMeta(meta: Record<string, unknown>): Promise<void> {
+    const writer = this.writable();
+    if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
+      throw new InvalidArgumentError("meta must be a plain object", { stream: this.name });
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(meta));
+    if (bytes > META_BYTES_MAX) {
+      throw new InvalidArgumentError(
+        `meta is ${bytes} bytes once serialized; the limit is ${META_BYTES_MAX}`,
+        { stream: this.name },
+      );
+    }
+    await writer.setMeta(structuredClone(meta));
+  }
+
+  /** The durable consumer called `name`, created (in memory until its first ack) if new. */
+  consumer(name: string): Consumer {
+    this.open();
+    this.consumerStore.ensure(name);
+    return new Consumer(this.consumerStore, name);
+  }
+
+  /** This stream's consumers, by name. */
+  consumers(): Consumer[] {
+    this.open();
+    return this.consumerStore.names().map((name) => new Consumer(this.consumerStore, name));
+  }
+
+  /** Deletes a consumer, so it no longer holds data under retention 'acked'. */
+  async removeConsumer(name: string): Promise<boolean> {
+    this.writable();
+    return this.consumerStore.remove(name);
   }
 
   /** Appends one record; resolves once it is committed (and synced, under 'always'). */
@@ -188,6 +285,8 @@ export class Stream {
     await this.host.refresh?.(this.state);
     let cursor = this.checkAfter(after);
     while (!signal?.aborted && !this.state.ended && !this.host.isClosed()) {
+      // Overtaken by retention while it ran: say so, never skip.
+      if (cursor < this.state.firstSeq - 1) throw cursorExpired(this.state, cursor + 1);
       const lastSeq = this.state.lastSeq;
       if (cursor < lastSeq) {
         const request = {
@@ -230,6 +329,7 @@ export class Stream {
   private checkAfter(after: number | undefined): number {
     const { firstSeq, lastSeq } = this.state;
     if (after === undefined) return firstSeq - 1;
+    if (after < firstSeq - 1) throw cursorExpired(this.state, after + 1);
     if (after > lastSeq) {
       throw new InvalidArgumentError(
         `after ${after} is beyond the last seq ${lastSeq} of stream ${JSON.stringify(this.name)}`,
@@ -242,9 +342,7 @@ export class Stream {
   private open(): void {
     if (this.host.isClosed() || this.state.ended) {
       throw new ClosedError(
-        this.state.ended && !this.host.isClosed()
-          ? `stream ${JSON.stringify(this.name)} was deleted`
-          : undefined,
+        this.state.deleted ? `stream ${JSON.stringify(this.name)} was deleted` : undefined,
         { stream: this.name },
       );
     }

@@ -408,6 +408,12 @@ class SimFileSystem implements FileSystem {
     return { size: node.kind === "file" ? node.size : 0, isDirectory: node.kind === "dir" };
   }
 
+  async freeBytes(_path: string): Promise<number> {
+    await tick();
+    this.disk.step();
+    return Math.max(0, this.disk.capacityBytes - this.disk.usedBytes());
+  }
+
   async syncDir(path: string): Promise<void> {
     await tick();
     this.disk.step();
