@@ -5,8 +5,8 @@
  * reserves its bytes synchronously when it is made (JavaScript runs one append at a time), so 50
  * streams appending at once cannot all pass a check that only one of them fits: there is no
  * check-then-write race. With discard 'old', the journal instead evicts the oldest segments
- * journal-wide after the write; the total can exceed `bytesMax` by what is in flight until the
- * eviction (one segment per stream at most) has run.
+ * journal-wide after the write; while eviction catches up the total may pass `bytesMax` by an
+ * eighth of it at most: appends beyond that wait for room (in order, per stream) rather than fail.
  *
  * Free space is read with statfs (never a child process) on a timer, and after every
  * `diskCheckBytes` written, not per append; below `diskFreeBytesMin` appends fail with DISK_FULL
@@ -91,6 +91,8 @@ export class JournalAccounting {
   /** Free bytes at the last check; undefined until the first one. */
   diskFreeBytes: number | undefined;
   private writtenSinceCheck = 0;
+  private roomWaiters: Array<{ bytes: number; resolve: () => void }> = [];
+  private nothingToEvict = false;
 
   constructor(
     readonly limits: ResolvedJournalLimits,
@@ -133,6 +135,44 @@ export class JournalAccounting {
 
   onDiskBytes(delta: number): void {
     this.usedBytes += delta;
+    if (delta < 0) this.wakeRoomWaiters();
+  }
+
+  /**
+   * Discard 'old': may an append of `bytes` go ahead now? Beyond `bytesMax` plus an eighth of it
+   * (while eviction catches up) appends wait for room instead; they never fail for it.
+   */
+  hasRoom(bytes: number): boolean {
+    if (
+      this.limits.discard !== "old" ||
+      !Number.isFinite(this.limits.bytesMax) ||
+      this.nothingToEvict
+    )
+      return true;
+    return this.usedBytes + this.reservedBytes + bytes <= this.limits.bytesMax + this.slackBytes();
+  }
+
+  waitForRoom(bytes: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.roomWaiters.push({ bytes, resolve });
+      this.wakeRoomWaiters();
+    });
+  }
+
+  /** Eviction found nothing more to release: let waiting appends through rather than hang. */
+  setNothingToEvict(value: boolean): void {
+    this.nothingToEvict = value;
+    if (value) this.wakeRoomWaiters();
+  }
+
+  slackBytes(): number {
+    return Math.floor(this.limits.bytesMax / 8);
+  }
+
+  private wakeRoomWaiters(): void {
+    while (this.roomWaiters.length > 0 && this.hasRoom(this.roomWaiters[0]!.bytes)) {
+      this.roomWaiters.shift()!.resolve();
+    }
   }
 
   /** Bytes to evict to get back under `bytesMax` (discard 'old'); 0 when under. */

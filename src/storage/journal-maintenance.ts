@@ -80,7 +80,8 @@ export class JournalMaintenance {
     await this.checkDisk();
     this.expire();
     await this.sweepIdle();
-    await this.evictJournal();
+    this.requestEviction();
+    await this.evicting;
   }
 
   /** Committed bytes not covered by a checkpoint changed (from the stream writers). */
@@ -179,19 +180,27 @@ export class JournalMaintenance {
 
   /** Evicts the journal's oldest segments until it is back under bytesMax. */
   private async evictJournal(): Promise<void> {
+    const exhausted = new Set<StreamWriter>();
     while (this.host.accounting.excessBytes() > 0 && !this.stopped) {
-      const victim = await this.oldest();
-      if (victim === undefined) return;
-      const released = await victim.evictOldest().catch(() => 0);
-      if (released === 0) return;
+      const victim = await this.oldest(exhausted);
+      if (victim === undefined) {
+        this.host.accounting.setNothingToEvict(true); // waiting appends go ahead
+        return;
+      }
+      const released = await victim.evictOldest().catch((err: unknown) => {
+        this.host.logger.warn({ err: String(err) }, "journal-wide eviction failed for a stream");
+        return 0;
+      });
+      if (released === 0) exhausted.add(victim);
     }
   }
 
   /** The writer of the stream holding the oldest record, by first-record timestamp. */
-  private async oldest(): Promise<StreamWriter | undefined> {
+  private async oldest(skip: Set<StreamWriter>): Promise<StreamWriter | undefined> {
     let best: { writer: StreamWriter; timestampMs: number } | undefined;
     for (const { state, writer } of this.host.streams()) {
-      if (writer === undefined || state.records === 0 || state.deleted) continue;
+      if (writer === undefined || state.records === 0 || state.deleted || skip.has(writer))
+        continue;
       const first = await writer.firstRecordTimestamp().catch(() => state.tail.lastTimestampMs);
       if (best === undefined || first < best.timestampMs) best = { writer, timestampMs: first };
     }

@@ -130,7 +130,15 @@ export class Journal {
       },
       settle: (bytes, committed) => {
         this.accounting.settle(bytes, committed);
-        if (committed) this.maintenance.requestEviction();
+        if (committed) {
+          this.accounting.setNothingToEvict(false);
+          this.maintenance.requestEviction();
+        }
+      },
+      hasRoom: (bytes) => this.accounting.hasRoom(bytes),
+      waitForRoom: (bytes) => {
+        this.maintenance.requestEviction();
+        return this.accounting.waitForRoom(bytes);
       },
       onDiskBytes: (delta) => this.accounting.onDiskBytes(delta),
       onReleased: (reason, records, bytes) => this.counters.released(reason, records, bytes),

@@ -6,7 +6,8 @@
  * - acked:   retention 'acked' and every consumer acknowledged the segment's last record;
  * - age:     the segment's newest record is older than `ageMsMax` (timestamps never decrease, so
  *            the next segment's first timestamp bounds it; no payload is read);
- * - bytes, records: discard 'old' and the stream is over its limit.
+ * - bytes, records: discard 'old', and the rest of the stream still meets the limit without the
+ *            segment (so the stream holds at least its budget, and at most a segment more).
  *
  * For trim, acked and age the active segment can go too: the writer seals it first, so a stream
  * whose records have all expired ends up empty (firstSeq = lastSeq + 1). Limits never seal the
@@ -48,8 +49,11 @@ export async function nextRelease(
     if (newest !== undefined && newest < cutoff) return { reason: "age", sealFirst };
   }
   if (sealFirst || limits.discard !== "old") return undefined;
-  if (segments.totalBytes() > limits.bytesMax) return { reason: "bytes", sealFirst };
-  if (state.lastSeq - state.firstSeq + 1 > limits.recordsMax)
+  // Release the oldest segment only if what remains still meets the limit: the stream keeps at
+  // least its budget and is over it by at most one segment.
+  if (segments.totalBytes() - first.bytes >= limits.bytesMax) return { reason: "bytes", sealFirst };
+  if (state.lastSeq - Math.max(state.firstSeq, lastOfFirst + 1) + 1 >= limits.recordsMax) {
     return { reason: "records", sealFirst };
+  }
   return undefined;
 }

@@ -1,8 +1,10 @@
 /**
  * Per-stream limits and retention (what a stream keeps, and for how long), their validation, and
  * the segment size they imply. Limits are enforced a whole segment at a time, so a stream with a
- * limit rotates into segments of at most an eighth of it: with `discard: 'old'` it then holds
- * between 7/8 of the limit and the limit, never more than one (small) segment over.
+ * limit rotates into segments of at most an eighth of it: with `discard: 'old'` it then holds at
+ * least its limit's worth (once it has that much) and at most one segment, an eighth, more.
+ * Segments written before a limit was lowered keep their size: until they are released, the
+ * stream can be over by one of them.
  */
 import { InvalidArgumentError } from "../errors.js";
 

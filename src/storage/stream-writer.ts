@@ -70,6 +70,9 @@ export interface WriterContext {
   buffers: BufferPool;
   /** Journal-wide admission (JOURNAL_FULL, DISK_FULL): throws, or reserves `bytes`. */
   admit: (bytes: number) => void;
+  /** Journal-wide discard 'old': whether an append may go ahead now, or must wait for room. */
+  hasRoom: (bytes: number) => boolean;
+  waitForRoom: (bytes: number) => Promise<void>;
   /** A reservation from `admit` is over: written (`committed`) or not. */
   settle: (bytes: number, committed: boolean) => void;
   /** Bytes on disk changed outside a commit (a new segment header, a released segment). */
@@ -135,6 +138,8 @@ export class StreamWriter {
   private durable: DurablePoint;
   private syncWanted = false;
   private releaseWanted = false;
+  /** Appends waiting for journal-wide room, in order (see appendWhenRoom). */
+  private roomChain: Promise<void> | undefined;
   private firstTimestampCache: { baseSeq: number; ms: number } | undefined;
   lastCommitAtMs = 0;
 
@@ -168,6 +173,37 @@ export class StreamWriter {
   }
 
   append(
+    payloads: readonly Payload[],
+    sizes: readonly number[],
+    attributes: Uint8Array | undefined,
+    bytes: number,
+  ): Promise<AppendResult> {
+    if (this.roomChain !== undefined || !this.ctx.hasRoom(bytes)) {
+      return this.appendWhenRoom(payloads, sizes, attributes, bytes);
+    }
+    return this.enqueue(payloads, sizes, attributes, bytes);
+  }
+
+  /**
+   * The journal is over its bytesMax (discard 'old') by more than the slack: wait for eviction
+   * to make room. Appends of this stream queue behind each other here, so they keep their order.
+   */
+  private appendWhenRoom(
+    payloads: readonly Payload[],
+    sizes: readonly number[],
+    attributes: Uint8Array | undefined,
+    bytes: number,
+  ): Promise<AppendResult> {
+    const turn = (this.roomChain ?? Promise.resolve()).then(() => this.ctx.waitForRoom(bytes));
+    const chained = turn.then(() => undefined);
+    this.roomChain = chained;
+    void chained.then(() => {
+      if (this.roomChain === chained) this.roomChain = undefined;
+    });
+    return turn.then(() => this.enqueue(payloads, sizes, attributes, bytes));
+  }
+
+  private enqueue(
     payloads: readonly Payload[],
     sizes: readonly number[],
     attributes: Uint8Array | undefined,
@@ -249,6 +285,21 @@ export class StreamWriter {
         );
       }
       if (before <= this.state.trimmedBefore) return;
+      // Whole segments below the point go first: removing needs no space (a full disk is when
+      // trim is wanted most), and a crash part way leaves firstSeq between the old point and
+      // the new, with nothing below it readable and nothing above it lost.
+      const { segments } = this.state;
+      while (segments.count > 1 && segments.at(1)!.baseSeq <= before) await this.dropOldest("trim");
+      if (
+        segments.count === 1 &&
+        before > this.state.lastSeq &&
+        this.state.lastSeq >= segments.first.baseSeq
+      ) {
+        await this.rotate();
+        await this.dropOldest("trim");
+      }
+      if (before <= segments.first.baseSeq) return;
+      // The point falls inside the first segment left: store it, so records below stay released.
       const previous = this.state.trimmedBefore;
       this.state.trimmedBefore = before;
       try {
@@ -257,7 +308,6 @@ export class StreamWriter {
         this.state.trimmedBefore = previous;
         throw fromSystemError(err, "store the trim point", { stream: this.state.name });
       }
-      await this.release();
     });
   }
 
@@ -413,8 +463,10 @@ export class StreamWriter {
     const acked = state.retention === "acked" ? state.ackedMin() : undefined;
     if (acked !== undefined && acked >= state.segments.at(1)!.baseSeq - 1) return true;
     if (state.limits.discard !== "old") return false;
+    const afterFirst = state.lastSeq - state.segments.at(1)!.baseSeq + 1;
     return (
-      state.segments.totalBytes() > state.limits.bytesMax || state.records > state.limits.recordsMax
+      state.segments.totalBytes() - state.segments.first.bytes >= state.limits.bytesMax ||
+      afterFirst >= state.limits.recordsMax
     );
   }
 
