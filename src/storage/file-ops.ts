@@ -72,10 +72,12 @@ export async function readSmallFile(
   fs: FileSystem,
   path: string,
   bytesMax: number,
+  /** The first read's size: one read for a file up to this size. */
+  initialBytes = 4096,
 ): Promise<Buffer> {
   const file = await fs.open(path, "read");
   try {
-    let buf = Buffer.allocUnsafe(Math.min(4096, bytesMax + 1));
+    let buf = Buffer.allocUnsafe(Math.min(initialBytes, bytesMax + 1));
     let length = 0;
     for (;;) {
       const got = await file.read(buf, length, buf.byteLength - length, length);

@@ -28,7 +28,13 @@ export async function loadIndexFile(
 ): Promise<IndexEntry[]> {
   let buf: Buffer;
   try {
-    buf = await readSmallFile(fs, join(dir, indexFileName(baseSeq)), INDEX_FILE_BYTES_MAX);
+    // 64 KiB: the index of a 64 MiB segment (24 KiB) in one read.
+    buf = await readSmallFile(
+      fs,
+      join(dir, indexFileName(baseSeq)),
+      INDEX_FILE_BYTES_MAX,
+      64 * 1024,
+    );
   } catch {
     return []; // missing or unreadable: the index is rebuilt from the segment when needed
   }
