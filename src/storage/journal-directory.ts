@@ -48,6 +48,10 @@ export async function prepareDirectory(
   }
 }
 
+/**
+ * Creates `dir` and any missing parents, flushing each parent after the entry is made in it:
+ * otherwise a power loss can take a new journal directory away, with everything acknowledged in it.
+ */
 async function makeDirectories(fs: FileSystem, dir: string): Promise<void> {
   const parent = join(dir, "..");
   if (parent !== dir) {
@@ -62,7 +66,9 @@ async function makeDirectories(fs: FileSystem, dir: string): Promise<void> {
     await fs.mkdir(dir);
   } catch (err) {
     if (!isErrnoCode(err, "EEXIST")) throw err;
+    return;
   }
+  if (parent !== dir) await fs.syncDir(parent);
 }
 
 /** Checks the journal descriptor (§2), creating it (and `streams/`) for a new journal. */

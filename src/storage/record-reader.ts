@@ -5,9 +5,14 @@
  * skipped: the records before it are returned, then a `CorruptError` says which seqs are lost
  * and where intact records resume.
  */
+
+import { join } from "node:path";
+import { SEGMENT_HEADER_BYTES } from "../format/constants.js";
+import { decodeSegmentHeader } from "../format/segment-header.js";
+import { segmentFileName } from "../format/segment-name.js";
+import { readFully } from "./file-ops.js";
 import {
   cursorExpired,
-  indexOf,
   type JournalRecord,
   NEED_IO,
   type ReaderContext,
@@ -144,18 +149,25 @@ export class RecordIterator implements AsyncIterableIterator<JournalRecord> {
 }
 
 /** The last segment whose first record is older than `timeMs` (or the first segment). */
+/**
+ * The last segment whose header time is before `timeMs` (or the first): every record before it
+ * is older than `timeMs` (its header time bounds them), so the first record at or after `timeMs`
+ * is in it or later. Headers not read yet are read in parallel, once, so a cold search over a
+ * large stream costs one round of small reads instead of a chain of index loads.
+ */
 async function segmentForTime(
   ctx: ReaderContext,
   state: StreamState,
   timeMs: number,
 ): Promise<number> {
+  await loadHeaderTimes(ctx, state);
   let lo = 0;
   let hi = state.segments.count - 1;
   let found = 0;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const first = (await indexOf(ctx, state, state.segments.at(mid)!.baseSeq)).first();
-    if (first !== undefined && first.timestampMs < timeMs) {
+    const createdAtMs = state.segments.at(mid)!.createdAtMs;
+    if (createdAtMs !== undefined && createdAtMs < timeMs) {
       found = mid;
       lo = mid + 1;
     } else {
@@ -163,4 +175,39 @@ async function segmentForTime(
     }
   }
   return found;
+}
+
+const HEADER_READS_AT_ONCE = 16;
+
+async function loadHeaderTimes(ctx: ReaderContext, state: StreamState): Promise<void> {
+  const missing = state.segments.all().filter((segment) => segment.createdAtMs === undefined);
+  let next = 0;
+  const worker = async () => {
+    while (next < missing.length) {
+      const segment = missing[next++]!;
+      segment.createdAtMs = await readHeaderTime(ctx, state, segment.baseSeq);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HEADER_READS_AT_ONCE, missing.length) }, worker));
+}
+
+/** The segment header's time; 0 (older than anything) when the header cannot be read. */
+async function readHeaderTime(
+  ctx: ReaderContext,
+  state: StreamState,
+  baseSeq: number,
+): Promise<number> {
+  try {
+    const file = await ctx.fs.open(join(state.dir, segmentFileName(baseSeq)), "read");
+    try {
+      const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
+      await readFully(file, buf, 0, SEGMENT_HEADER_BYTES, 0);
+      const header = decodeSegmentHeader(buf);
+      return typeof header === "string" ? 0 : header.createdAtMs;
+    } finally {
+      await file.close();
+    }
+  } catch {
+    return 0; // a missing or unreadable segment: reading it reports the problem
+  }
 }

@@ -174,7 +174,10 @@ export async function recoverStream(options: RecoverStreamOptions): Promise<Reco
     }
     if (readOnly) await file.close();
     return {
-      segments: [...sealed, { baseSeq: activeBase, bytes: active.end }],
+      segments: [
+        ...sealed,
+        { baseSeq: activeBase, bytes: active.end, createdAtMs: probe.createdAtMs },
+      ],
       activeIndex: active.index,
       tail: active.tail,
       scannedBytes: active.scannedBytes,

@@ -8,6 +8,9 @@ import { assert } from "../assert.js";
 export interface SegmentInfo {
   baseSeq: number;
   bytes: number;
+  /** The header's time (docs/format.md §4.1): no record in the segment is older, every record
+   * before it is at most this old. Known once the header was read or written. */
+  createdAtMs?: number;
 }
 
 export class SegmentList {

@@ -298,6 +298,8 @@ export class StreamWriter {
         await this.rotate();
         await this.dropOldest("trim");
       }
+      // A trim the caller was told is done must not come undone in a power loss.
+      if (this.ctx.options.durability !== "none") await this.ctx.fs.syncDir(this.state.dir);
       if (before <= segments.first.baseSeq) return;
       // The point falls inside the first segment left: store it, so records below stay released.
       const previous = this.state.trimmedBefore;
@@ -706,7 +708,7 @@ export class StreamWriter {
     this.ctx.indexCache.put(this.state.dir, sealed.baseSeq, this.state.activeIndex);
     const old = this.file;
     this.file = file;
-    this.state.segments.push({ baseSeq, bytes: SEGMENT_HEADER_BYTES });
+    this.state.segments.push({ baseSeq, bytes: SEGMENT_HEADER_BYTES, createdAtMs });
     this.state.activeIndex = new SparseIndex();
     this.state.activeCreatedAtMs = Math.max(createdAtMs, this.ctx.clock());
     this.state.tail = { ...tail, lastRecordOffset: 0, lastRecordCrc: 0 };

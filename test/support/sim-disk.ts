@@ -5,9 +5,10 @@
  * - file data written since the file's last completed `datasync` is volatile: at a crash each
  *   such write is kept whole, lost, or torn (an arbitrary subset of its 512-byte sectors kept),
  *   independently, and a file may keep a size extended by lost writes (reads as zeros);
- * - directory operations (create, rename, unlink, mkdir, rmdir) go to one ordered metadata log,
- *   as in a journaling file system: `syncDir` commits the log so far, and a crash keeps an
- *   arbitrary prefix of what was not committed.
+ * - directory operations (create, rename, unlink, mkdir, rmdir) are volatile until the directory
+ *   they change is synced: POSIX's weakest promise, harsher than ext4's single ordered journal.
+ *   A crash keeps, independently for each directory, an arbitrary prefix of its unsynced
+ *   operations. A rename stays atomic; it belongs to the directory it moves the entry into.
  *
  * `crashAfterOps(n)` makes the n-th operation from now the last: after it every call fails, and
  * `afterCrash(seed)` builds the disk a reboot would find.
@@ -90,8 +91,17 @@ export class SimDisk {
     next.nextId = this.nextId;
     const entries = new Map<number, Map<string, number>>();
     for (const [dir, map] of this.durableEntries) entries.set(dir, new Map(map));
-    const kept = Math.floor(random() * (this.metaLog.length + 1));
-    for (const op of this.metaLog.slice(0, kept)) applyMeta(entries, op);
+    // Per directory, a random prefix of its unsynced operations survives.
+    const cut = new Map<number, number>();
+    const counts = new Map<number, number>();
+    for (const op of this.metaLog) counts.set(op.dir, (counts.get(op.dir) ?? 0) + 1);
+    for (const [dir, count] of counts) cut.set(dir, Math.floor(random() * (count + 1)));
+    const seen = new Map<number, number>();
+    for (const op of this.metaLog) {
+      const index = seen.get(op.dir) ?? 0;
+      seen.set(op.dir, index + 1);
+      if (index < cut.get(op.dir)!) applyMeta(entries, op);
+    }
     for (const node of this.nodes.values()) {
       if (node.kind === "dir") {
         next.nodes.set(node.id, {
@@ -180,9 +190,14 @@ export class SimDisk {
     return node;
   }
 
-  commitMeta(): void {
-    for (const op of this.metaLog) applyMeta(this.durableEntries, op);
-    this.metaLog = [];
+  /** Makes the operations on directory `dir` durable (in order); others stay volatile. */
+  commitMeta(dir: number): void {
+    const rest: MetaOp[] = [];
+    for (const op of this.metaLog) {
+      if (op.dir === dir) applyMeta(this.durableEntries, op);
+      else rest.push(op);
+    }
+    this.metaLog = rest;
   }
 }
 
@@ -417,7 +432,8 @@ class SimFileSystem implements FileSystem {
   async syncDir(path: string): Promise<void> {
     await tick();
     this.disk.step();
-    if (this.disk.resolve(path)?.kind !== "dir") throw errno("ENOTDIR", path);
-    this.disk.commitMeta();
+    const node = this.disk.resolve(path);
+    if (node?.kind !== "dir") throw errno("ENOTDIR", path);
+    this.disk.commitMeta(node.id);
   }
 }
