@@ -33,6 +33,7 @@ import type { RecoveryEvent } from "./recovery-event.js";
 import { Semaphore } from "./semaphore.js";
 import { Stream, type StreamHost } from "./stream.js";
 import {
+  limitsToJson,
   type Retention,
   resolveLimits,
   type StreamLimits,
@@ -57,6 +58,8 @@ export interface StreamOptions {
   /** Limits for this stream; for an existing stream, given limits replace the stored ones. */
   limits?: StreamLimits;
   retention?: Retention;
+  /** Metadata a new stream is created with, in the same atomic step (ignored if it exists). */
+  meta?: Record<string, unknown>;
 }
 
 interface Entry {
@@ -217,7 +220,15 @@ export class Journal {
       }
       stream = await opening;
     }
-    if (limits !== undefined || retention !== undefined) await stream.configure(options);
+    const changed =
+      (limits !== undefined &&
+        JSON.stringify(stream.limits) !== JSON.stringify(limitsToJson(limits))) ||
+      (retention !== undefined && stream.retention !== retention);
+    if (changed)
+      await stream.configure({
+        ...(limits === undefined ? {} : { limits: options.limits }),
+        ...(retention === undefined ? {} : { retention }),
+      });
     return stream;
   }
 

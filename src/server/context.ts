@@ -1,0 +1,63 @@
+/**
+ * What every request handler shares: the stream registry, the server's limits and clock, the
+ * count of live (long-poll and SSE) connections, metrics and the logger.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { DsRegistry } from "./ds-registry.js";
+import { setCommonHeaders } from "./headers.js";
+import type { Metrics } from "./metrics.js";
+
+export interface ServerLimits {
+  /** Longest wait of a long-poll before it answers 204 (and between SSE keep-alives). */
+  longPollTimeoutMs: number;
+  /** An SSE response ends after this long; the client reconnects from its last offset. */
+  sseLifetimeMs: number;
+  /** Largest request body. */
+  bodyBytesMax: number;
+  /** Most message bytes in one read response or one SSE event (at least one message). */
+  readBytesMax: number;
+  /** Most long-poll and SSE connections open at once; past it, 503 with Retry-After. */
+  liveConnectionsMax: number;
+}
+
+export interface Logger {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface ServerContext {
+  registry: DsRegistry;
+  limits: ServerLimits;
+  clock: () => number;
+  metrics: Metrics;
+  logger: Logger;
+  /** Set when the server is shutting down: live connections finish and end. */
+  shuttingDown: boolean;
+  live: Set<() => void>;
+}
+
+export function send(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  body?: Buffer | string,
+): void {
+  setCommonHeaders(res);
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  if (body === undefined || status === 204 || status === 304) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  res.setHeader("content-length", Buffer.byteLength(body));
+  res.writeHead(status);
+  res.end(body);
+}
+
+/** The absolute URL of a request (for `Location`). */
+export function absoluteUrl(req: IncomingMessage, pathname: string): string {
+  const host = req.headers.host ?? "localhost";
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  return `${encrypted ? "https" : "http"}://${host}${pathname}`;
+}

@@ -1,0 +1,129 @@
+/**
+ * Request routing. Streams live under `/v1/stream/<path>`; `/healthz` and `/metrics` beside them.
+ * Every error becomes a JSON body with the error's code and the status from one table
+ * (http-error.ts); no request, however malformed, can crash the server or touch another stream.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { handleAppend } from "./append.js";
+import type { Authorizer } from "./auth.js";
+import { type ServerContext, send } from "./context.js";
+import { handleCreate } from "./create.js";
+import { sendPreflight, setCommonHeaders } from "./headers.js";
+import { HttpError, toHttpError } from "./http-error.js";
+import { formatOffset } from "./offsets.js";
+import { handleRead } from "./read.js";
+import { parseUrl, STREAM_PREFIX, streamPathOf } from "./request.js";
+import { handleSse } from "./sse.js";
+
+const RESERVED = "__ds";
+
+export function createHandler(ctx: ServerContext, auth: Authorizer) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    res.once("finish", () => {
+      ctx.metrics.requests.inc({ method: req.method ?? "?", status: String(res.statusCode) });
+      const ms = performance.now() - started;
+      if (res.statusCode >= 500)
+        ctx.logger.warn(
+          { method: req.method, url: req.url, status: res.statusCode, ms },
+          "request failed",
+        );
+    });
+    route(ctx, auth, req, res).catch((err: unknown) => fail(ctx, req, res, err));
+  };
+}
+
+async function route(
+  ctx: ServerContext,
+  auth: Authorizer,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const { pathname, query } = parseUrl(req);
+  const method = req.method ?? "GET";
+  if (method === "OPTIONS") {
+    setCommonHeaders(res);
+    return sendPreflight(res);
+  }
+  if (pathname === "/healthz") {
+    return send(
+      res,
+      ctx.shuttingDown ? 503 : 200,
+      { "content-type": "application/json", "cache-control": "no-store" },
+      JSON.stringify({ ok: !ctx.shuttingDown, streams: ctx.registry.size }),
+    );
+  }
+  if (pathname === "/metrics") {
+    auth.check(req, "read", "/metrics");
+    const body = await ctx.metrics.registry.metrics();
+    return send(res, 200, { "content-type": ctx.metrics.registry.contentType }, body);
+  }
+  if (!pathname.startsWith(STREAM_PREFIX))
+    throw new HttpError(404, "NOT_FOUND", `nothing at ${pathname}`);
+  const path = streamPathOf(pathname);
+  if (path === RESERVED || path.startsWith(`${RESERVED}/`)) {
+    throw new HttpError(404, "NOT_FOUND", "the __ds namespace is reserved");
+  }
+  const write = method === "PUT" || method === "POST" || method === "DELETE";
+  auth.check(req, write ? "write" : "read", path);
+  if (ctx.shuttingDown && write)
+    throw new HttpError(503, "SHUTTING_DOWN", "the server is shutting down", {
+      "retry-after": "1",
+    });
+  switch (method) {
+    case "PUT":
+      return handleCreate(ctx, req, res, path, pathname);
+    case "POST":
+      return handleAppend(ctx, req, res, path);
+    case "GET": {
+      const ds = await ctx.registry.live(path, true);
+      if (query.get("live") === "sse") return handleSse(ctx, req, res, ds, query);
+      return handleRead(ctx, req, res, ds, query);
+    }
+    case "HEAD": {
+      const ds = await ctx.registry.live(path, false);
+      const headers: Record<string, string> = {
+        "content-type": ds.meta.contentType,
+        "stream-next-offset": formatOffset(ds.tail),
+        "cache-control": "no-store",
+      };
+      if (ds.meta.ttlSeconds !== null) headers["stream-ttl"] = String(ds.meta.ttlSeconds);
+      if (ds.meta.expiresAt !== null) headers["stream-expires-at"] = ds.meta.expiresAt;
+      if (ds.closed) headers["stream-closed"] = "true";
+      return send(res, 200, headers);
+    }
+    case "DELETE":
+      return ctx.registry.exclusive(path, async () => {
+        const ds = await ctx.registry.live(path, false);
+        await ctx.registry.delete(ds);
+        send(res, 204, {});
+      });
+    default:
+      throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} is not supported here`, {
+        allow: "GET, HEAD, PUT, POST, DELETE, OPTIONS",
+      });
+  }
+}
+
+function fail(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const error = toHttpError(err);
+  if (error.status >= 500) {
+    ctx.logger.error(
+      { method: req.method, url: req.url, code: error.code, err: String(err) },
+      error.message,
+    );
+  }
+  // A refused body may still be arriving: stop reading it and close the connection after.
+  if (!req.complete) req.resume();
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+  send(
+    res,
+    error.status,
+    { "content-type": "application/json", ...error.headers },
+    req.method === "HEAD" ? undefined : body,
+  );
+}

@@ -1,0 +1,135 @@
+/**
+ * Prometheus metrics (`GET /metrics`, through prom-client): requests, appends, bytes, append
+ * latency, live readers, open streams, and the journal's own counters (evictions, expiries,
+ * refused appends, free disk). Also the bound on live connections, which they count.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Journal } from "../storage/journal.js";
+import type { ServerContext } from "./context.js";
+import { HttpError } from "./http-error.js";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: "tidemark_http_requests_total",
+    help: "HTTP requests, by method and status",
+    labelNames: ["method", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly appends = new Counter({
+    name: "tidemark_appends_total",
+    help: "Messages appended",
+    registers: [this.registry],
+  });
+  readonly appendBytes = new Counter({
+    name: "tidemark_append_bytes_total",
+    help: "Bytes appended",
+    registers: [this.registry],
+  });
+  readonly appendSeconds = new Histogram({
+    name: "tidemark_append_duration_seconds",
+    help: "Time from an append's validation to its commit (durable under 'always')",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly readBytes = new Counter({
+    name: "tidemark_read_bytes_total",
+    help: "Message bytes served",
+    registers: [this.registry],
+  });
+  readonly duplicates = new Counter({
+    name: "tidemark_producer_duplicates_total",
+    help: "Producer retries answered as duplicates (not appended again)",
+    registers: [this.registry],
+  });
+  readonly streamsCreated = new Counter({
+    name: "tidemark_streams_created_total",
+    help: "Streams created",
+    registers: [this.registry],
+  });
+  readonly live = new Gauge({
+    name: "tidemark_live_readers",
+    help: "Open long-poll and SSE connections",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  private liveCount = 0;
+
+  constructor(journal: Journal, streams: () => number, liveConnectionsMax: number) {
+    this.liveConnectionsMax = liveConnectionsMax;
+    new Gauge({
+      name: "tidemark_streams",
+      help: "Streams held",
+      registers: [this.registry],
+      collect() {
+        this.set(streams());
+      },
+    });
+    const fromStats = (
+      name: string,
+      help: string,
+      pick: (s: Awaited<ReturnType<Journal["stats"]>>) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          this.set(pick(await journal.stats()));
+        },
+      });
+    fromStats("tidemark_journal_bytes", "Bytes on disk across streams", (s) => s.bytes);
+    fromStats("tidemark_journal_records", "Records held across streams", (s) => s.records);
+    fromStats(
+      "tidemark_evicted_records_total",
+      "Records released by limits",
+      (s) => s.evictions.records,
+    );
+    fromStats(
+      "tidemark_expired_records_total",
+      "Records released by age",
+      (s) => s.expiries.records,
+    );
+    fromStats(
+      "tidemark_rejected_appends_total",
+      "Appends refused for space",
+      (s) => s.rejected.STREAM_FULL + s.rejected.JOURNAL_FULL + s.rejected.DISK_FULL,
+    );
+    fromStats(
+      "tidemark_disk_free_bytes",
+      "Free bytes on the journal's file system",
+      (s) => s.diskFreeBytes ?? Number.NaN,
+    );
+  }
+
+  private readonly liveConnectionsMax: number;
+
+  appended(bytes: number, ms: number): void {
+    this.appends.inc();
+    this.appendBytes.inc(bytes);
+    this.appendSeconds.observe(ms / 1000);
+  }
+
+  /** Counts a live connection in; 503 past the limit. Returns the function that counts it out. */
+  liveOpened(kind: "sse" | "long-poll", ctx: ServerContext): () => void {
+    if (this.liveCount >= this.liveConnectionsMax || ctx.shuttingDown) {
+      throw new HttpError(
+        503,
+        "TOO_MANY_LIVE_READERS",
+        `this server holds at most ${this.liveConnectionsMax} live connections`,
+        {
+          "retry-after": "1",
+        },
+      );
+    }
+    this.liveCount++;
+    this.live.inc({ kind });
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.liveCount--;
+      this.live.dec({ kind });
+    };
+  }
+}

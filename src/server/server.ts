@@ -1,0 +1,180 @@
+/**
+ * `tidemark serve` as a function: the Durable Streams protocol over a local journal. Binds to
+ * loopback unless authorization is configured; bounds headers, requests, bodies, reads and live
+ * connections; on `stop()` it stops accepting, answers or ends every live reader, lets in-flight
+ * appends finish, saves coordination state, syncs and closes the journal (releasing its lock).
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
+import { InvalidArgumentError } from "../errors.js";
+import { Journal } from "../storage/journal.js";
+import type { JournalLimits } from "../storage/journal-limits.js";
+import type { Durability } from "../storage/journal-options.js";
+import type { StreamLimits } from "../storage/stream-limits.js";
+import { type AuthConfig, Authorizer } from "./auth.js";
+import type { Logger, ServerContext, ServerLimits } from "./context.js";
+import { DsRegistry } from "./ds-registry.js";
+import { createHandler } from "./handler.js";
+import { Metrics } from "./metrics.js";
+
+export interface ServerOptions {
+  /** The journal directory (created if missing). */
+  dir: string;
+  host?: string;
+  port?: number;
+  durability?: Durability;
+  /** Segment size of the journal (see JournalOptions). */
+  segmentBytesMax?: number;
+  /** Journal-wide limits (total bytes, free disk, idle streams). */
+  journalLimits?: JournalLimits;
+  /** Limits every new stream gets. */
+  streamLimits?: StreamLimits;
+  auth?: AuthConfig;
+  longPollTimeoutMs?: number;
+  sseLifetimeMs?: number;
+  bodyBytesMax?: number;
+  readBytesMax?: number;
+  liveConnectionsMax?: number;
+  /** Time allowed for a request's headers, and for a whole request (slow clients). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** How long `stop()` lets in-flight requests finish before closing their connections. */
+  shutdownGraceMs?: number;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  journal: Journal;
+  server: Server;
+  stop(): Promise<void>;
+}
+
+export const SERVER_DEFAULTS = {
+  host: "127.0.0.1",
+  port: 4437,
+  longPollTimeoutMs: 20_000,
+  sseLifetimeMs: 60_000,
+  bodyBytesMax: 16 * 1024 * 1024,
+  readBytesMax: 4 * 1024 * 1024,
+  liveConnectionsMax: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 120_000,
+  shutdownGraceMs: 10_000,
+} as const;
+
+const EXPIRY_SWEEP_INTERVAL_MS = 1000;
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const host = options.host ?? SERVER_DEFAULTS.host;
+  const auth = new Authorizer(options.auth);
+  if (!LOOPBACK.has(host) && !auth.enabled) {
+    throw new InvalidArgumentError(
+      `refusing to serve on ${host} without authorization: configure auth tokens, or bind to 127.0.0.1`,
+    );
+  }
+  const limits: ServerLimits = {
+    longPollTimeoutMs: positive(
+      "longPollTimeoutMs",
+      options.longPollTimeoutMs ?? SERVER_DEFAULTS.longPollTimeoutMs,
+    ),
+    sseLifetimeMs: positive(
+      "sseLifetimeMs",
+      options.sseLifetimeMs ?? SERVER_DEFAULTS.sseLifetimeMs,
+    ),
+    bodyBytesMax: positive("bodyBytesMax", options.bodyBytesMax ?? SERVER_DEFAULTS.bodyBytesMax),
+    readBytesMax: positive("readBytesMax", options.readBytesMax ?? SERVER_DEFAULTS.readBytesMax),
+    liveConnectionsMax: positive(
+      "liveConnectionsMax",
+      options.liveConnectionsMax ?? SERVER_DEFAULTS.liveConnectionsMax,
+    ),
+  };
+  const logger = options.logger ?? pino({ name: "tidemark" });
+  const journal = await Journal.open(options.dir, {
+    durability: options.durability ?? "always",
+    ...(options.segmentBytesMax === undefined ? {} : { segmentBytesMax: options.segmentBytesMax }),
+    recordBytesMax: Math.max(limits.bodyBytesMax, 1024),
+    ...(options.journalLimits === undefined ? {} : { limits: options.journalLimits }),
+    logger,
+    onRecovery: (event) => logger.warn({ ...event }, `recovery: ${event.message}`),
+  });
+  try {
+    const clock = Date.now;
+    const registry = new DsRegistry(journal, { clock, streamLimits: options.streamLimits });
+    await registry.load();
+    const ctx: ServerContext = {
+      registry,
+      limits,
+      clock,
+      metrics: new Metrics(journal, () => registry.size, limits.liveConnectionsMax),
+      logger,
+      shuttingDown: false,
+      live: new Set(),
+    };
+    const server = createServer(
+      {
+        headersTimeout: options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs,
+        requestTimeout: options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
+        keepAliveTimeout: 5000,
+      },
+      createHandler(ctx, auth),
+    );
+    const inFlight = new Set<Promise<void>>();
+    server.on("request", (_req, res) => {
+      const done = new Promise<void>((resolve) => res.once("close", resolve));
+      inFlight.add(done);
+      void done.then(() => inFlight.delete(done));
+    });
+    server.on("clientError", (err, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+      else socket.destroy(err);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? SERVER_DEFAULTS.port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const sweeper = setInterval(
+      () => void registry.expireDue().catch(() => undefined),
+      EXPIRY_SWEEP_INTERVAL_MS,
+    );
+    sweeper.unref();
+    const address = server.address() as AddressInfo;
+    const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        ctx.shuttingDown = true;
+        clearInterval(sweeper);
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        for (const wake of [...ctx.live]) wake(); // long-polls answer, SSE responses end
+        const grace = options.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs;
+        const deadline = new Promise<void>((resolve) => setTimeout(resolve, grace).unref());
+        await Promise.race([Promise.all([...inFlight]), deadline]);
+        server.closeAllConnections();
+        await closed;
+        await registry.snapshotAll();
+        await journal.close();
+        logger.info({ dir: options.dir }, "stopped; the journal is synced and its lock released");
+      })();
+      return stopping;
+    };
+    logger.info({ url, dir: options.dir, streams: registry.size }, "serving");
+    return { url, journal, server, stop };
+  } catch (err) {
+    await journal.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,28 @@
+/**
+ * The official Durable Streams conformance suite (@durable-streams/server-conformance-tests,
+ * pinned), run against a real tidemark server on a free port with a fresh journal directory.
+ */
+import { runConformanceTests } from "@durable-streams/server-conformance-tests";
+import { afterAll, beforeAll, describe } from "vitest";
+import { type RunningServer, startServer } from "../../src/server/server.js";
+import { memoryLogger } from "../support/silent-logger.js";
+import { tempDir } from "../support/tmp-dir.js";
+
+const config = { baseUrl: "", longPollTimeoutMs: 2000, subscriptions: false };
+
+describe("Durable Streams conformance", () => {
+  let server: RunningServer | undefined;
+  beforeAll(async () => {
+    server = await startServer({
+      dir: tempDir("tidemark-conformance"),
+      port: 0,
+      longPollTimeoutMs: 2000,
+      logger: memoryLogger(),
+    });
+    config.baseUrl = server.url;
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  runConformanceTests(config);
+});
