@@ -86,6 +86,7 @@ export async function handleAppend(
     const started = performance.now();
     const position = await ds.append(payload, change);
     ctx.metrics.appended(payload.length, performance.now() - started);
+    ctx.subscriptions.onAppend(ds.path);
     const headers: Record<string, string> = { "stream-next-offset": formatOffset(position) };
     if (closing) headers["stream-closed"] = "true";
     if (producer !== undefined)

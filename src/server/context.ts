@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DsRegistry } from "./ds-registry.js";
 import { setCommonHeaders } from "./headers.js";
 import type { Metrics } from "./metrics.js";
+import type { Subscriptions } from "./subscriptions/subscriptions.js";
 
 export interface ServerLimits {
   /** Longest wait of a long-poll before it answers 204 (and between SSE keep-alives). */
@@ -28,6 +29,7 @@ export interface Logger {
 
 export interface ServerContext {
   registry: DsRegistry;
+  subscriptions: Subscriptions;
   limits: ServerLimits;
   clock: () => number;
   metrics: Metrics;

@@ -60,6 +60,7 @@ export async function handleCreate(
     }
     const ds = await create(ctx, path, request, body);
     ctx.metrics.streamsCreated.inc();
+    if (ds.tail > ds.base) ctx.subscriptions.onAppend(path);
     send(res, 201, { ...streamHeaders(ds), location: absoluteUrl(req, pathname) });
   });
 }

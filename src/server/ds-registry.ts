@@ -20,6 +20,9 @@ export interface RegistryOptions {
   streamLimits: StreamLimits | undefined;
 }
 
+/** Journal streams under this prefix belong to the server itself, not to clients. */
+export const RESERVED_PREFIX = "__ds/";
+
 export class DsRegistry {
   private readonly streams = new Map<string, DsStream>();
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -33,6 +36,7 @@ export class DsRegistry {
   async load(): Promise<void> {
     const now = this.options.clock();
     for (const name of this.journal.list()) {
+      if (name.startsWith(RESERVED_PREFIX)) continue; // the server's own streams (subscriptions…)
       const stream = await this.journal.stream(name);
       this.streams.set(name, await DsStream.load(name, stream, metaOf(stream), now));
     }

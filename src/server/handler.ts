@@ -14,6 +14,7 @@ import { formatOffset } from "./offsets.js";
 import { handleRead } from "./read.js";
 import { parseUrl, STREAM_PREFIX, streamPathOf } from "./request.js";
 import { handleSse } from "./sse.js";
+import { handleReserved } from "./subscriptions/subscription-routes.js";
 
 const RESERVED = "__ds";
 
@@ -60,6 +61,12 @@ async function route(
   }
   if (!pathname.startsWith(STREAM_PREFIX))
     throw new HttpError(404, "NOT_FOUND", `nothing at ${pathname}`);
+  if (
+    pathname === `${STREAM_PREFIX}${RESERVED}` ||
+    pathname.startsWith(`${STREAM_PREFIX}${RESERVED}/`)
+  ) {
+    return handleReserved(ctx, auth, ctx.subscriptions, req, res, pathname);
+  }
   const path = streamPathOf(pathname);
   if (path === RESERVED || path.startsWith(`${RESERVED}/`)) {
     throw new HttpError(404, "NOT_FOUND", "the __ds namespace is reserved");
@@ -119,7 +126,9 @@ function fail(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+  const body = JSON.stringify({
+    error: { code: error.code, message: error.message, ...error.details },
+  });
   send(
     res,
     error.status,

@@ -13,10 +13,14 @@ import type { JournalLimits } from "../storage/journal-limits.js";
 import type { Durability } from "../storage/journal-options.js";
 import type { StreamLimits } from "../storage/stream-limits.js";
 import { type AuthConfig, Authorizer } from "./auth.js";
+import { isJsonType } from "./content-type.js";
 import type { Logger, ServerContext, ServerLimits } from "./context.js";
 import { DsRegistry } from "./ds-registry.js";
 import { createHandler } from "./handler.js";
 import { Metrics } from "./metrics.js";
+import { WebhookSigner } from "./subscriptions/signing.js";
+import { SubscriptionLog } from "./subscriptions/subscription-log.js";
+import { Subscriptions } from "./subscriptions/subscriptions.js";
 
 export interface ServerOptions {
   /** The journal directory (created if missing). */
@@ -104,8 +108,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const clock = Date.now;
     const registry = new DsRegistry(journal, { clock, streamLimits: options.streamLimits });
     await registry.load();
+    let baseUrl = "";
+    const { log, subs } = await SubscriptionLog.open(journal);
+    const subscriptions = new Subscriptions({
+      registry,
+      signer: await WebhookSigner.load(journal),
+      log,
+      stored: subs,
+      logger,
+      clock,
+      baseUrl: () => baseUrl,
+      appendWakeEvent: async (wakeStream, event) => {
+        const ds = await registry.live(wakeStream, false);
+        await ds.append(
+          isJsonType(ds.meta.contentType) ? JSON.stringify(event) : `${JSON.stringify(event)}\n`,
+          {},
+        );
+      },
+    });
     const ctx: ServerContext = {
       registry,
+      subscriptions,
       limits,
       clock,
       metrics: new Metrics(journal, () => registry.size, limits.liveConnectionsMax),
@@ -145,11 +168,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sweeper.unref();
     const address = server.address() as AddressInfo;
     const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+    baseUrl = url;
+    subscriptions.start();
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
         ctx.shuttingDown = true;
         clearInterval(sweeper);
+        subscriptions.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         for (const wake of [...ctx.live]) wake(); // long-polls answer, SSE responses end

@@ -8,7 +8,7 @@ import { type RunningServer, startServer } from "../../src/server/server.js";
 import { memoryLogger } from "../support/silent-logger.js";
 import { tempDir } from "../support/tmp-dir.js";
 
-const config = { baseUrl: "", longPollTimeoutMs: 2000, subscriptions: false };
+const config = { baseUrl: "", longPollTimeoutMs: 2000, subscriptions: true };
 
 describe("Durable Streams conformance", () => {
   let server: RunningServer | undefined;

@@ -166,7 +166,12 @@ describe("ENOSPC on a real, small file system", () => {
     const dir = join(mountPoint, "journal");
     const real = new NodeFileSystem();
     let budget = mounted ? Number.POSITIVE_INFINITY : 900 * 1024;
-    const fs = mounted ? real : withWriteBudget(real, (bytes) => (budget -= bytes) >= 0);
+    const fs = mounted
+      ? real
+      : withWriteBudget(real, (bytes) => {
+          budget -= bytes;
+          return budget >= 0;
+        });
     const options = { fs, segmentBytesMax: 16 * 1024, limits: { diskFreeBytesMin: 0 } };
     const journal = await Journal.open(dir, options);
     const stream = await journal.stream("s");

@@ -152,7 +152,7 @@ describe("power loss during retention, trim and delete", () => {
               const seqs = await stream.appendMany(ids.map(payloadFor));
               const map = acked.get(name) ?? new Map<number, string>();
               acked.set(name, map);
-              seqs.forEach((seq, i) => map.set(seq, ids[i]!));
+              for (const [i, seq] of seqs.entries()) map.set(seq, ids[i]!);
               if (name === "trimmed" && n % 15 === 14) {
                 const before = stream.info().lastSeq - 10;
                 await stream.trim({ before });

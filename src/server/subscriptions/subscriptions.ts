@@ -1,0 +1,584 @@
+/**
+ * Subscriptions (the reserved `__ds` API): durable cursors over sets of streams (listed
+ * explicitly or matched by a pattern) that wake a worker when they have unacknowledged data.
+ *
+ * - webhook: the server POSTs a signed wake to a URL; the worker acknowledges through a callback
+ *   (or answers `{done: true}` at once), with a per-wake bearer token.
+ * - pull-wake: the server appends a wake event to a wake stream; a worker claims the wake (one
+ *   holder at a time, under a lease), then acknowledges or releases it.
+ *
+ * A wake carries a generation; anything presenting an older one is fenced (409 FENCED), so a slow
+ * worker whose lease ran out cannot acknowledge over its successor. Acknowledged positions and
+ * configuration are durable (subscription-log.ts); wakes and leases are not.
+ */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "../context.js";
+import type { DsRegistry } from "../ds-registry.js";
+import { HttpError } from "../http-error.js";
+import { formatOffset, parseOffset } from "../offsets.js";
+import { globToRegExp } from "./glob.js";
+import type { WebhookSigner } from "./signing.js";
+import {
+  type StoredSubscription,
+  type SubscriptionConfig,
+  type SubscriptionLog,
+  toJson,
+} from "./subscription-log.js";
+import { webhookUrlProblem } from "./webhook-url.js";
+
+export const SUBSCRIPTIONS_MAX = 1000;
+export const STREAMS_PER_SUBSCRIPTION_MAX = 10_000;
+const LEASE_TTL_MS_DEFAULT = 30_000;
+const LEASE_TTL_MS_MAX = 3_600_000;
+const WEBHOOK_TIMEOUT_MS = 10_000;
+const WEBHOOK_ATTEMPTS_MAX = 8;
+const WEBHOOK_RESPONSE_BYTES_MAX = 64 * 1024;
+
+interface Wake {
+  id: string;
+  generation: number;
+  token: string;
+  holder: string | null;
+  /** Tails when the wake was made: `done` acknowledges up to them. */
+  snapshot: Map<string, number>;
+  lease: NodeJS.Timeout | undefined;
+}
+
+interface Live {
+  stored: StoredSubscription;
+  matcher: RegExp | null;
+  wake: Wake | null;
+  retry: NodeJS.Timeout | undefined;
+  attempts: number;
+}
+
+export interface SubscriptionsHost {
+  registry: DsRegistry;
+  signer: WebhookSigner;
+  log: SubscriptionLog;
+  stored: Map<string, StoredSubscription>;
+  logger: Logger;
+  clock: () => number;
+  /** The server's base URL as clients see it (for callback and JWKS URLs). */
+  baseUrl: () => string;
+  /** Appends a JSON wake event to a pull-wake subscription's wake stream. */
+  appendWakeEvent: (wakeStream: string, event: object) => Promise<void>;
+}
+
+export class Subscriptions {
+  private readonly live = new Map<string, Live>();
+  private stopped = false;
+
+  constructor(private readonly host: SubscriptionsHost) {
+    for (const stored of host.stored.values()) this.live.set(stored.id, this.wrap(stored));
+  }
+
+  /** After a restart: subscriptions with unacknowledged data wake again. */
+  start(): void {
+    for (const sub of this.live.values()) void this.maybeWake(sub);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const sub of this.live.values()) this.clearWake(sub);
+  }
+
+  jwks(): object {
+    return this.host.signer.jwks();
+  }
+
+  async put(id: string, input: unknown): Promise<{ created: boolean; body: object }> {
+    const config = parseConfig(input, this.host.clock());
+    const existing = this.live.get(id);
+    if (existing !== undefined) {
+      if (existing.stored.config.configKey !== config.configKey) {
+        throw new HttpError(
+          409,
+          "SUBSCRIPTION_ALREADY_EXISTS",
+          `subscription ${id} exists with another configuration`,
+        );
+      }
+      return { created: false, body: this.view(existing) };
+    }
+    if (this.live.size >= SUBSCRIPTIONS_MAX) {
+      throw new HttpError(
+        507,
+        "TOO_MANY_SUBSCRIPTIONS",
+        `this server holds at most ${SUBSCRIPTIONS_MAX} subscriptions`,
+      );
+    }
+    const stored: StoredSubscription = { id, config, links: new Map(), generation: 0 };
+    const explicit = (input as { streams?: unknown }).streams;
+    for (const path of Array.isArray(explicit) ? explicit : []) {
+      stored.links.set(String(path), {
+        explicit: true,
+        glob: false,
+        acked: this.tail(String(path)),
+      });
+    }
+    const matcher = config.pattern === null ? null : globToRegExp(config.pattern);
+    if (matcher !== null) {
+      for (const ds of this.host.registry.all()) {
+        if (matcher.test(ds.path) && !stored.links.has(ds.path))
+          stored.links.set(ds.path, { explicit: false, glob: true, acked: ds.tail });
+      }
+    }
+    this.checkLinkCount(stored);
+    await this.host.log.write(this.host.stored, { op: "put", sub: toJson(stored) });
+    const sub = this.wrap(this.host.stored.get(id)!);
+    this.live.set(id, sub);
+    return { created: true, body: this.view(sub) };
+  }
+
+  get(id: string): object {
+    return this.view(this.find(id));
+  }
+
+  async delete(id: string): Promise<void> {
+    const sub = this.find(id);
+    this.clearWake(sub);
+    this.live.delete(id);
+    await this.host.log.write(this.host.stored, { op: "delete", id });
+  }
+
+  async addStreams(id: string, input: unknown): Promise<void> {
+    const sub = this.find(id);
+    const streams = (input as { streams?: unknown })?.streams;
+    if (
+      !Array.isArray(streams) ||
+      streams.some((path) => typeof path !== "string" || path.length === 0)
+    ) {
+      throw new HttpError(400, "INVALID_REQUEST", "the body must be { streams: [paths] }");
+    }
+    for (const path of streams as string[]) {
+      const link = sub.stored.links.get(path);
+      const next = {
+        explicit: true,
+        glob: link?.glob ?? false,
+        acked: link?.acked ?? this.tail(path),
+      };
+      if (sub.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX && link === undefined) {
+        throw new HttpError(
+          400,
+          "TOO_MANY_STREAMS",
+          `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
+        );
+      }
+      await this.host.log.write(this.host.stored, { op: "link", id, path, link: next });
+    }
+  }
+
+  async removeStream(id: string, path: string): Promise<void> {
+    const sub = this.find(id);
+    const link = sub.stored.links.get(path);
+    if (link === undefined || !link.explicit) return;
+    if (link.glob)
+      await this.host.log.write(this.host.stored, {
+        op: "link",
+        id,
+        path,
+        link: { ...link, explicit: false },
+      });
+    else await this.host.log.write(this.host.stored, { op: "unlink", id, path });
+  }
+
+  /** A stream was appended to (or created with data). */
+  onAppend(path: string): void {
+    if (this.stopped) return;
+    for (const sub of this.live.values()) {
+      if (sub.matcher?.test(path) && !sub.stored.links.has(path)) {
+        if (sub.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX) continue;
+        const link = { explicit: false, glob: true, acked: 0 };
+        void this.host.log
+          .write(this.host.stored, { op: "link", id: sub.stored.id, path, link })
+          .then(
+            () => this.maybeWake(sub),
+            (err: unknown) =>
+              this.host.logger.warn(
+                { subscription: sub.stored.id, err: String(err) },
+                "could not link a stream",
+              ),
+          );
+        continue;
+      }
+      if (sub.stored.links.has(path)) void this.maybeWake(sub);
+    }
+  }
+
+  /** A webhook worker acknowledges (and maybe finishes) its wake. */
+  async callback(id: string, token: string | undefined, input: unknown): Promise<object> {
+    const sub = this.find(id);
+    if (sub.stored.config.type !== "webhook")
+      throw new HttpError(400, "INVALID_REQUEST", "not a webhook subscription");
+    return this.acknowledge(sub, token, input);
+  }
+
+  async claim(id: string, input: unknown): Promise<object> {
+    const sub = this.find(id);
+    if (sub.stored.config.type !== "pull-wake")
+      throw new HttpError(400, "INVALID_REQUEST", "not a pull-wake subscription");
+    const worker = (input as { worker?: unknown })?.worker;
+    if (typeof worker !== "string" || worker.length === 0 || worker.length > 256) {
+      throw new HttpError(400, "INVALID_REQUEST", "claim needs { worker: <name> }");
+    }
+    if (sub.wake?.holder != null) {
+      throw new HttpError(
+        409,
+        "ALREADY_CLAIMED",
+        `claimed by ${sub.wake.holder}`,
+        {},
+        { current_holder: sub.wake.holder, generation: sub.wake.generation },
+      );
+    }
+    if (!this.pending(sub)) throw new HttpError(409, "NO_PENDING_WORK", "nothing to do");
+    const wake = sub.wake ?? (await this.newWake(sub));
+    wake.holder = worker;
+    wake.token = randomBytes(24).toString("base64url");
+    this.lease(sub, wake);
+    return {
+      wake_id: wake.id,
+      generation: wake.generation,
+      token: wake.token,
+      streams: this.streamInfos(sub),
+      lease_ttl_ms: sub.stored.config.leaseTtlMs,
+    };
+  }
+
+  async ack(id: string, token: string | undefined, input: unknown): Promise<object> {
+    const sub = this.find(id);
+    if (sub.stored.config.type !== "pull-wake")
+      throw new HttpError(400, "INVALID_REQUEST", "not a pull-wake subscription");
+    return this.acknowledge(sub, token, input);
+  }
+
+  async release(id: string, token: string | undefined, input: unknown): Promise<void> {
+    const sub = this.find(id);
+    this.fence(sub, token, input);
+    this.clearWake(sub);
+    void this.maybeWake(sub);
+  }
+
+  private async acknowledge(sub: Live, token: string | undefined, input: unknown): Promise<object> {
+    const wake = this.fence(sub, token, input);
+    const acks = (input as { acks?: unknown }).acks;
+    if (acks !== undefined && !Array.isArray(acks))
+      throw new HttpError(400, "INVALID_REQUEST", "acks must be a list");
+    for (const ack of (acks ?? []) as Array<{ stream?: unknown; offset?: unknown }>) {
+      const position = typeof ack?.offset === "string" ? parseOffset(ack.offset) : undefined;
+      if (typeof ack?.stream !== "string" || position === undefined) {
+        throw new HttpError(400, "INVALID_REQUEST", "each ack needs { stream, offset }");
+      }
+      if (sub.stored.links.has(ack.stream)) {
+        await this.host.log.write(this.host.stored, {
+          op: "ack",
+          id: sub.stored.id,
+          path: ack.stream,
+          acked: position,
+        });
+      }
+    }
+    if ((input as { done?: unknown }).done !== true) {
+      this.lease(sub, wake);
+      return { ok: true, next_wake: false };
+    }
+    this.clearWake(sub);
+    const next = this.pending(sub);
+    if (next) void this.maybeWake(sub);
+    return { ok: true, next_wake: next };
+  }
+
+  /** The wake a request names, if it is the current one and the token is its token; else 409. */
+  private fence(sub: Live, token: string | undefined, input: unknown): Wake {
+    const body = (input ?? {}) as { wake_id?: unknown; generation?: unknown };
+    const wake = sub.wake;
+    if (
+      wake === null ||
+      token === undefined ||
+      token !== wake.token ||
+      body.wake_id !== wake.id ||
+      body.generation !== wake.generation
+    ) {
+      throw new HttpError(409, "FENCED", "this wake is over: a newer one (or none) is current");
+    }
+    return wake;
+  }
+
+  private async maybeWake(sub: Live): Promise<void> {
+    if (this.stopped || sub.wake !== null || !this.pending(sub) || !this.live.has(sub.stored.id))
+      return;
+    const wake = await this.newWake(sub);
+    if (sub.stored.config.type === "webhook") {
+      this.lease(sub, wake);
+      void this.deliver(sub, wake);
+    } else {
+      const event = {
+        subscription_id: sub.stored.id,
+        wake_id: wake.id,
+        generation: wake.generation,
+        streams: this.streamInfos(sub),
+      };
+      await this.host
+        .appendWakeEvent(sub.stored.config.wakeStream!, event)
+        .catch((err: unknown) => {
+          this.host.logger.warn(
+            { subscription: sub.stored.id, err: String(err) },
+            "could not write a wake event",
+          );
+        });
+    }
+  }
+
+  private async newWake(sub: Live): Promise<Wake> {
+    const generation = sub.stored.generation + 1;
+    await this.host.log.write(this.host.stored, {
+      op: "generation",
+      id: sub.stored.id,
+      generation,
+    });
+    const snapshot = new Map([...sub.stored.links.keys()].map((path) => [path, this.tail(path)]));
+    sub.wake = {
+      id: `w_${randomBytes(12).toString("hex")}`,
+      generation,
+      token: randomBytes(24).toString("base64url"),
+      holder: null,
+      snapshot,
+      lease: undefined,
+    };
+    return sub.wake;
+  }
+
+  private async deliver(sub: Live, wake: Wake): Promise<void> {
+    const base = this.host.baseUrl();
+    const body = JSON.stringify({
+      subscription_id: sub.stored.id,
+      wake_id: wake.id,
+      generation: wake.generation,
+      callback_url: `${base}/v1/stream/__ds/subscriptions/${encodeURIComponent(sub.stored.id)}/callback`,
+      callback_token: wake.token,
+      streams: this.streamInfos(sub),
+    });
+    try {
+      const response = await fetch(sub.stored.config.webhookUrl!, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "webhook-signature": this.host.signer.signatureHeader(body, this.host.clock()),
+        },
+        body,
+        redirect: "error",
+        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      });
+      const text = (await response.text()).slice(0, WEBHOOK_RESPONSE_BYTES_MAX);
+      if (!response.ok) throw new Error(`the webhook answered ${response.status}`);
+      sub.attempts = 0;
+      let reply: unknown;
+      try {
+        reply = text.length === 0 ? {} : JSON.parse(text);
+      } catch {
+        reply = {};
+      }
+      if ((reply as { done?: unknown }).done === true && sub.wake === wake) {
+        for (const [path, tail] of wake.snapshot) {
+          await this.host.log.write(this.host.stored, {
+            op: "ack",
+            id: sub.stored.id,
+            path,
+            acked: tail,
+          });
+        }
+        this.clearWake(sub);
+        void this.maybeWake(sub);
+      }
+    } catch (err) {
+      if (sub.wake !== wake || this.stopped) return;
+      this.clearWake(sub);
+      if (++sub.attempts > WEBHOOK_ATTEMPTS_MAX) {
+        this.host.logger.warn(
+          { subscription: sub.stored.id, err: String(err) },
+          "webhook failed; waiting for the next append",
+        );
+        sub.attempts = 0;
+        return;
+      }
+      const delayMs = Math.min(60_000, 500 * 2 ** sub.attempts) * (0.5 + Math.random() / 2);
+      sub.retry = setTimeout(() => void this.maybeWake(sub), delayMs);
+      sub.retry.unref();
+    }
+  }
+
+  /** A lease: if the holder does not finish in time, the wake ends and the next one fences it. */
+  private lease(sub: Live, wake: Wake): void {
+    if (wake.lease !== undefined) clearTimeout(wake.lease);
+    wake.lease = setTimeout(() => {
+      if (sub.wake !== wake) return;
+      this.clearWake(sub);
+      void this.maybeWake(sub);
+    }, sub.stored.config.leaseTtlMs);
+    wake.lease.unref();
+  }
+
+  private clearWake(sub: Live): void {
+    if (sub.wake?.lease !== undefined) clearTimeout(sub.wake.lease);
+    if (sub.retry !== undefined) clearTimeout(sub.retry);
+    sub.retry = undefined;
+    sub.wake = null;
+  }
+
+  private pending(sub: Live): boolean {
+    for (const [path, link] of sub.stored.links) if (this.tail(path) > link.acked) return true;
+    return false;
+  }
+
+  private streamInfos(sub: Live): object[] {
+    return [...sub.stored.links].map(([path, link]) => {
+      const tail = this.tail(path);
+      return {
+        path,
+        link_type: link.explicit ? "explicit" : "glob",
+        tail_offset: formatOffset(tail),
+        acked_offset: formatOffset(link.acked),
+        has_pending: tail > link.acked,
+      };
+    });
+  }
+
+  private view(sub: Live): object {
+    const { config } = sub.stored;
+    return {
+      id: sub.stored.id,
+      subscription_id: sub.stored.id,
+      type: config.type,
+      ...(config.pattern === null ? {} : { pattern: config.pattern }),
+      streams: this.streamInfos(sub).map((info) => {
+        const { path, link_type, acked_offset } = info as {
+          path: string;
+          link_type: string;
+          acked_offset: string;
+        };
+        return { path, link_type, acked_offset };
+      }),
+      ...(config.webhookUrl === null
+        ? {}
+        : {
+            webhook: {
+              url: config.webhookUrl,
+              signing: {
+                alg: "ed25519",
+                kid: this.host.signer.kid,
+                jwks_url: `${this.host.baseUrl()}/v1/stream/__ds/jwks.json`,
+              },
+            },
+          }),
+      ...(config.wakeStream === null ? {} : { wake_stream: config.wakeStream }),
+      lease_ttl_ms: config.leaseTtlMs,
+      created_at: config.createdAt,
+      status: "active",
+      ...(config.description === null ? {} : { description: config.description }),
+    };
+  }
+
+  private find(id: string): Live {
+    const sub = this.live.get(id);
+    if (sub === undefined)
+      throw new HttpError(404, "SUBSCRIPTION_NOT_FOUND", `no subscription ${id}`);
+    return sub;
+  }
+
+  private tail(path: string): number {
+    const ds = this.host.registry.peek(path);
+    return ds === undefined || ds.deleted ? 0 : ds.tail;
+  }
+
+  private checkLinkCount(stored: StoredSubscription): void {
+    if (stored.links.size > STREAMS_PER_SUBSCRIPTION_MAX) {
+      throw new HttpError(
+        400,
+        "TOO_MANY_STREAMS",
+        `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
+      );
+    }
+  }
+
+  private wrap(stored: StoredSubscription): Live {
+    return {
+      stored,
+      matcher: stored.config.pattern === null ? null : globToRegExp(stored.config.pattern),
+      wake: null,
+      retry: undefined,
+      attempts: 0,
+    };
+  }
+}
+
+function parseConfig(input: unknown, nowMs: number): SubscriptionConfig {
+  if (typeof input !== "object" || input === null)
+    throw new HttpError(400, "INVALID_REQUEST", "the body must be a JSON object");
+  const body = input as Record<string, unknown>;
+  if (body["type"] !== "webhook" && body["type"] !== "pull-wake") {
+    throw new HttpError(400, "INVALID_REQUEST", "type must be 'webhook' or 'pull-wake'");
+  }
+  const pattern = body["pattern"];
+  if (
+    pattern !== undefined &&
+    (typeof pattern !== "string" || pattern.length === 0 || pattern.length > 1024)
+  ) {
+    throw new HttpError(400, "INVALID_REQUEST", "pattern must be a non-empty string");
+  }
+  const streams = body["streams"];
+  if (
+    streams !== undefined &&
+    (!Array.isArray(streams) || streams.some((s) => typeof s !== "string" || s.length === 0))
+  ) {
+    throw new HttpError(400, "INVALID_REQUEST", "streams must be a list of stream paths");
+  }
+  if (pattern === undefined && (streams === undefined || (streams as unknown[]).length === 0)) {
+    throw new HttpError(400, "INVALID_REQUEST", "a subscription needs a pattern or streams");
+  }
+  const lease = body["lease_ttl_ms"] ?? LEASE_TTL_MS_DEFAULT;
+  if (
+    typeof lease !== "number" ||
+    !Number.isInteger(lease) ||
+    lease < 100 ||
+    lease > LEASE_TTL_MS_MAX
+  ) {
+    throw new HttpError(
+      400,
+      "INVALID_REQUEST",
+      `lease_ttl_ms must be an integer from 100 to ${LEASE_TTL_MS_MAX}`,
+    );
+  }
+  let webhookUrl: string | null = null;
+  let wakeStream: string | null = null;
+  if (body["type"] === "webhook") {
+    const url = (body["webhook"] as { url?: unknown } | undefined)?.url;
+    const problem = webhookUrlProblem(url);
+    if (problem !== undefined) throw new HttpError(400, "WEBHOOK_URL_REJECTED", problem);
+    webhookUrl = url as string;
+  } else {
+    if (typeof body["wake_stream"] !== "string" || body["wake_stream"].length === 0) {
+      throw new HttpError(400, "INVALID_REQUEST", "a pull-wake subscription needs wake_stream");
+    }
+    wakeStream = body["wake_stream"];
+  }
+  const description =
+    typeof body["description"] === "string" ? body["description"].slice(0, 1024) : null;
+  const configKey = JSON.stringify([
+    body["type"],
+    pattern ?? null,
+    streams ?? [],
+    webhookUrl,
+    wakeStream,
+    lease,
+    description,
+  ]);
+  return {
+    type: body["type"],
+    pattern: (pattern as string | undefined) ?? null,
+    webhookUrl,
+    wakeStream,
+    leaseTtlMs: lease,
+    description,
+    createdAt: new Date(nowMs).toISOString(),
+    configKey,
+  };
+}
