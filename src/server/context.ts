@@ -48,6 +48,7 @@ export function send(
   setCommonHeaders(res);
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   if (body === undefined || status === 204 || status === 304) {
+    if (status !== 204 && status !== 304) res.setHeader("content-length", 0);
     res.writeHead(status);
     res.end();
     return;
