@@ -99,7 +99,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const journal = await Journal.open(options.dir, {
     durability: options.durability ?? "always",
     ...(options.segmentBytesMax === undefined ? {} : { segmentBytesMax: options.segmentBytesMax }),
-    recordBytesMax: Math.max(limits.bodyBytesMax, 1024),
+    // A message is the body plus its attributes (producer state: well under 4 KiB), and must fit
+    // a segment; a body past what the journal takes is answered 413 (RECORD_TOO_LARGE).
+    recordBytesMax: Math.min(
+      limits.bodyBytesMax + 4096,
+      (options.segmentBytesMax ?? 64 * 1024 * 1024) - 60,
+    ),
     ...(options.journalLimits === undefined ? {} : { limits: options.journalLimits }),
     logger,
     onRecovery: (event) => logger.warn({ ...event }, `recovery: ${event.message}`),
@@ -140,6 +145,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       {
         headersTimeout: options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs,
         requestTimeout: options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
+        // How often Node checks those two timeouts (its default, 30 s, would make them that coarse).
+        connectionsCheckingInterval: Math.min(
+          1000,
+          options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs,
+        ),
         keepAliveTimeout: 5000,
       },
       createHandler(ctx, auth),
