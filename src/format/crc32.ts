@@ -22,6 +22,11 @@ for (let i = 0; i < 256; i++) {
   }
 }
 
+/** The CRC-32 of `buf[start, end)` followed by `more`, without joining them. */
+export function crc32Then(buf: Uint8Array, start: number, end: number, more: Uint8Array): number {
+  return zlibCrc32(more, crc32(buf, start, end));
+}
+
 export function crc32(buf: Uint8Array, start: number, end: number): number {
   if (end - start > SMALL_BYTES_MAX) return zlibCrc32(buf.subarray(start, end));
   const t = TABLE;

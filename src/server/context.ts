@@ -6,6 +6,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DsRegistry } from "./ds-registry.js";
 import { setCommonHeaders } from "./headers.js";
 import type { Metrics } from "./metrics.js";
+import type { ReadAhead } from "./read-ahead.js";
+import type { RecentBudget } from "./recent-messages.js";
 import type { Subscriptions } from "./subscriptions/subscriptions.js";
 
 export interface ServerLimits {
@@ -37,13 +39,16 @@ export interface ServerContext {
   /** Set when the server is shutting down: live connections finish and end. */
   shuttingDown: boolean;
   live: Set<() => void>;
+  readAhead: ReadAhead;
+  /** Memory shared by the recent-message caches of streams with live readers. */
+  recentBudget: RecentBudget;
 }
 
 export function send(
   res: ServerResponse,
   status: number,
   headers: Record<string, string>,
-  body?: Buffer | string,
+  body?: Buffer | string | readonly Uint8Array[],
 ): void {
   setCommonHeaders(res);
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
@@ -53,9 +58,20 @@ export function send(
     res.end();
     return;
   }
-  res.setHeader("content-length", Buffer.byteLength(body));
+  if (typeof body === "string" || Buffer.isBuffer(body)) {
+    res.setHeader("content-length", Buffer.byteLength(body));
+    res.writeHead(status);
+    res.end(body);
+    return;
+  }
+  // Message payloads as they came off the disk: one writev, no copy into a response buffer.
+  let length = 0;
+  for (const part of body) length += part.byteLength;
+  res.setHeader("content-length", length);
   res.writeHead(status);
-  res.end(body);
+  res.cork();
+  for (const part of body) res.write(part);
+  res.end();
 }
 
 /** The absolute URL of a request (for `Location`). */

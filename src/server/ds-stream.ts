@@ -18,6 +18,12 @@ import {
   isEmptyChange,
   toSnapshot,
 } from "./producer-state.js";
+import {
+  RecentMessages as Recent,
+  type RecentBudget,
+  type RecentMessages,
+  type RecentRead,
+} from "./recent-messages.js";
 
 export interface ForkOf {
   /** The source stream's path. */
@@ -41,6 +47,8 @@ export interface DsMeta {
 
 /** Coordination state is written to the metadata after this many appends that changed it. */
 const SNAPSHOT_EVERY_CHANGES = 1024;
+/** Newest message bytes kept in memory for a stream with live readers (recent-messages.ts). */
+const RECENT_BYTES_MAX = 1024 * 1024;
 
 export class DsStream {
   pending: CoordinationState;
@@ -55,6 +63,10 @@ export class DsStream {
   private changesSinceSnapshot = 0;
   private closing: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
+  private liveReaders = 0;
+  private recent: RecentMessages | undefined;
+  /** The last SSE data event built, shared by every live reader at the same position. */
+  sseEvent: { from: number; end: number; text: string } | undefined;
   deleted = false;
 
   constructor(
@@ -132,6 +144,10 @@ export class DsStream {
     const write = this.stream.append(payload, attributes === undefined ? {} : { attributes }).then(
       ({ seq }) => {
         applyChange(this.committed, change);
+        this.recent?.add(
+          this.base + seq,
+          typeof payload === "string" ? Buffer.from(payload) : payload,
+        );
         if (attributes !== undefined) this.afterChange();
         this.settled();
         this.notify();
@@ -205,6 +221,29 @@ export class DsStream {
   onChange(wake: () => void): () => void {
     this.waiters.add(wake);
     return () => this.waiters.delete(wake);
+  }
+
+  /**
+   * A live reader (SSE or long-poll) starts: while any is open, new messages are also kept in
+   * memory for them. Returns the function to call when it ends.
+   */
+  liveReaderOpened(budget: RecentBudget): () => void {
+    this.recent ??= new Recent(budget, RECENT_BYTES_MAX);
+    this.liveReaders++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (--this.liveReaders > 0) return;
+      this.recent?.clear();
+      this.recent = undefined;
+      this.sseEvent = undefined;
+    };
+  }
+
+  /** Messages after `from` up to `stop` from memory, when all are there (recent-messages.ts). */
+  recentAfter(from: number, stop: number, bytesMax: number): RecentRead | undefined {
+    return this.recent?.after(from, stop, bytesMax);
   }
 
   get liveWaiters(): number {

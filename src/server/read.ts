@@ -11,7 +11,7 @@ import { responseCursor } from "./cursor.js";
 import type { DsStream } from "./ds-stream.js";
 import { badRequest, HttpError } from "./http-error.js";
 import { formatOffset, parseOffsetParam, type ReadStart } from "./offsets.js";
-import { type Collected, collect, concat } from "./reader.js";
+import { type Collected, collect } from "./reader.js";
 import { header } from "./request.js";
 import { waitForChange } from "./wait.js";
 
@@ -40,7 +40,10 @@ export async function handleRead(
     );
   }
   const from = startPosition(ds, start);
-  const result = await collect(ctx.registry, ds, from, ctx.limits.readBytesMax);
+  const result =
+    (await ctx.readAhead.take(ds, from)) ??
+    (await collect(ctx.registry, ds, from, ctx.limits.readBytesMax));
+  if (!result.complete) ctx.readAhead.start(ds, result.end, ctx.limits.readBytesMax);
   const etag = `"${ds.meta.incarnation}:${from}:${result.end}${result.complete && ds.closed ? ":c" : ""}"`;
   if (header(req, "if-none-match") === etag) return send(res, 304, { etag });
   ctx.metrics.readBytes.inc(result.bytes);
@@ -57,6 +60,7 @@ async function longPoll(
 ): Promise<void> {
   const from = start.kind === "now" ? ds.tail : startPosition(ds, start);
   const release = ctx.metrics.liveOpened("long-poll", ctx);
+  const ended = ds.liveReaderOpened(ctx.recentBudget);
   try {
     const deadline = ctx.clock() + ctx.limits.longPollTimeoutMs;
     for (;;) {
@@ -89,6 +93,7 @@ async function longPoll(
       ds.touch(ctx.clock());
     }
   } finally {
+    ended();
     release();
   }
 }
@@ -110,8 +115,8 @@ function baseHeaders(ds: DsStream, end: number, complete: boolean): Record<strin
   return headers;
 }
 
-function body(ds: DsStream, result: Collected): Buffer {
+function body(ds: DsStream, result: Collected): Buffer | Uint8Array[] {
   return isJsonType(ds.meta.contentType)
     ? jsonArray(result.parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)))
-    : concat(result.parts, result.bytes);
+    : result.parts;
 }

@@ -2,7 +2,8 @@
  * Reading messages by position, through fork chains: a fork shows its source's messages up to
  * the fork offset, then its own (PROTOCOL.md §4.2). Reads are bounded by bytes: a response holds
  * at most `bytesMax` (but always at least one message), and says whether it reached the tail,
- * so memory stays flat however large the stream.
+ * so memory stays flat however large the stream. The newest messages of a stream with live
+ * readers come from memory when they are there (recent-messages.ts).
  */
 import type { DsRegistry } from "./ds-registry.js";
 import type { DsStream } from "./ds-stream.js";
@@ -53,6 +54,14 @@ export async function collect(
       "CURSOR_EXPIRED",
       `offset ${position} of ${ds.path} is no longer retained; the oldest held is ${ds.firstOwnPosition}`,
     );
+  }
+  const recent = ds.recentAfter(position, stop, bytesMax - out.bytes);
+  if (recent !== undefined) {
+    out.parts.push(...recent.parts);
+    out.bytes += recent.bytes;
+    out.end = recent.end;
+    out.complete = out.end >= stop;
+    return out;
   }
   for await (const record of ds.stream.read({ after: position - ds.base })) {
     const at = ds.base + record.seq;

@@ -18,6 +18,8 @@ import type { Logger, ServerContext, ServerLimits } from "./context.js";
 import { DsRegistry } from "./ds-registry.js";
 import { createHandler } from "./handler.js";
 import { Metrics } from "./metrics.js";
+import { ReadAhead } from "./read-ahead.js";
+import { RecentBudget } from "./recent-messages.js";
 import { WebhookSigner } from "./subscriptions/signing.js";
 import { SubscriptionLog } from "./subscriptions/subscription-log.js";
 import { Subscriptions } from "./subscriptions/subscriptions.js";
@@ -69,6 +71,11 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 const EXPIRY_SWEEP_INTERVAL_MS = 1000;
+/** Catch-up chunks read ahead at once, across streams (each at most `readBytesMax`). */
+const READ_AHEAD_CHUNKS_MAX = 8;
+const READ_AHEAD_LIFETIME_MS = 5000;
+/** Memory for the newest messages of streams with live readers, across streams. */
+const RECENT_BYTES_MAX = 32 * 1024 * 1024;
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -140,6 +147,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       logger,
       shuttingDown: false,
       live: new Set(),
+      readAhead: new ReadAhead(registry, READ_AHEAD_CHUNKS_MAX, READ_AHEAD_LIFETIME_MS),
+      recentBudget: new RecentBudget(RECENT_BYTES_MAX),
     };
     const server = createServer(
       {
@@ -184,6 +193,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const stop = () => {
       stopping ??= (async () => {
         ctx.shuttingDown = true;
+        ctx.readAhead.clear();
         clearInterval(sweeper);
         subscriptions.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -15,7 +15,7 @@ import { setCommonHeaders } from "./headers.js";
 import { badRequest } from "./http-error.js";
 import { formatOffset, parseOffsetParam } from "./offsets.js";
 import { startPosition } from "./read.js";
-import { collect, concat } from "./reader.js";
+import { type Collected, collect, concat } from "./reader.js";
 import { waitForChange } from "./wait.js";
 
 export async function handleSse(
@@ -29,6 +29,7 @@ export async function handleSse(
   const start = parseOffsetParam(offsets);
   if (offsets.length === 0) throw badRequest("MISSING_OFFSET", "an SSE read needs an offset");
   const release = ctx.metrics.liveOpened("sse", ctx);
+  const ended = ds.liveReaderOpened(ctx.recentBudget);
   try {
     const encoding = sseEncoding(ds.meta.contentType);
     setCommonHeaders(res);
@@ -38,19 +39,18 @@ export async function handleSse(
     res.writeHead(200);
     res.flushHeaders();
     let position = startPosition(ds, start);
-    let cursor = query.get("cursor") ?? undefined;
+    // Every control event answers the client's own cursor (not the previous event's, which
+    // would move it forward by a jitter at every event).
+    const clientCursor = query.get("cursor") ?? undefined;
+    let cursor = responseCursor(clientCursor, ctx.clock());
     const endAt = ctx.clock() + ctx.limits.sseLifetimeMs;
     let announced = false;
     while (!req.destroyed && !ctx.shuttingDown) {
       const result = await collect(ctx.registry, ds, position, ctx.limits.readBytesMax);
       const closedNow = result.complete && ds.closed;
-      cursor = responseCursor(cursor, ctx.clock());
+      cursor = responseCursor(clientCursor, ctx.clock());
       if (result.parts.length > 0) {
-        const payload = concat(result.parts, result.bytes);
-        const data = dataEvent(
-          encoding,
-          encoding === "json" ? jsonArray(result.parts.map((p) => Buffer.from(p))) : payload,
-        );
+        const data = sharedDataEvent(ds, encoding, position, result);
         await write(res, data + controlEvent(result.end, cursor, result.complete, closedNow));
         ctx.metrics.readBytes.inc(result.bytes);
         position = result.end;
@@ -75,14 +75,33 @@ export async function handleSse(
       ds.touch(ctx.clock());
       if (ds.tail === before && !ds.closed && !req.destroyed && !ctx.shuttingDown && !ds.deleted) {
         // A quiet interval: a keep-alive control event with a fresh cursor.
-        cursor = responseCursor(cursor, ctx.clock());
+        cursor = responseCursor(clientCursor, ctx.clock());
         await write(res, controlEvent(position, cursor, true, false));
       }
     }
   } finally {
     res.end();
+    ended();
     release();
   }
+}
+
+/** Every live reader at the same position sends the same event: it is built once. */
+function sharedDataEvent(
+  ds: DsStream,
+  encoding: SseEncoding,
+  from: number,
+  result: Collected,
+): string {
+  const memo = ds.sseEvent;
+  if (memo !== undefined && memo.from === from && memo.end === result.end) return memo.text;
+  const bytes =
+    encoding === "json"
+      ? jsonArray(result.parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)))
+      : concat(result.parts, result.bytes);
+  const text = dataEvent(encoding, bytes);
+  ds.sseEvent = { from, end: result.end, text };
+  return text;
 }
 
 function dataEvent(encoding: SseEncoding, bytes: Buffer): string {
@@ -92,11 +111,9 @@ function dataEvent(encoding: SseEncoding, bytes: Buffer): string {
 }
 
 function controlEvent(offset: number, cursor: string, upToDate: boolean, closed: boolean): string {
-  const control: Record<string, unknown> = { streamNextOffset: formatOffset(offset) };
-  if (closed) control["streamClosed"] = true;
-  else control["streamCursor"] = cursor;
-  if (upToDate) control["upToDate"] = true;
-  return `event: control\ndata:${JSON.stringify(control)}\n\n`;
+  // Built by hand (written once per reader per event): offsets and cursors are digits and "_".
+  const tail = closed ? `"streamClosed":true` : `"streamCursor":"${cursor}"`;
+  return `event: control\ndata:{"streamNextOffset":"${formatOffset(offset)}",${tail}${upToDate ? `,"upToDate":true` : ""}}\n\n`;
 }
 
 /** Writes, waiting for the socket to drain when it is full (a slow client holds no more). */

@@ -15,6 +15,7 @@ import { readFully } from "./file-ops.js";
 import type { FileHandle } from "./file-system.js";
 
 const INITIAL_CHUNK_BYTES = 16 * 1024;
+const CARRY_COPY_BYTES_MAX = 64 * 1024;
 
 export class SegmentScanner {
   private buf: Buffer = Buffer.alloc(0);
@@ -97,8 +98,12 @@ export class SegmentScanner {
     const available = this.end - start;
     const size = Math.min(Math.max(this.nextChunkBytes, bytesNeeded), Math.max(available, 0));
     const next = Buffer.allocUnsafe(size);
-    const carried = this.bufLength - this.at;
-    this.buf.copy(next, 0, this.at, this.bufLength);
+    // The undecoded rest of the chunk is carried into the new one: copied when small, read again
+    // when large (a large record cut by the chunk's end), so the copy runs in the kernel, off
+    // the event loop, and from the page cache it has just been read from.
+    let carried = this.bufLength - this.at;
+    if (carried <= CARRY_COPY_BYTES_MAX) this.buf.copy(next, 0, this.at, this.bufLength);
+    else carried = 0;
     const got = await readFully(this.file, next, carried, size - carried, start + carried);
     if (carried + got < size) this.eof = true;
     else this.nextChunkBytes = Math.min(this.nextChunkBytes * 4, this.chunkBytes);

@@ -39,7 +39,7 @@ import {
   RECORD_HEADER_BYTES,
   SEGMENT_HEADER_BYTES,
 } from "../format/constants.js";
-import { encodeRecord, type Payload } from "../format/record.js";
+import { encodeRecord, encodeRecordHead, type Payload } from "../format/record.js";
 import { indexFileName, segmentFileName } from "../format/segment-name.js";
 import type { BufferPool } from "./buffer-pool.js";
 import { Checkpointer, type DurablePoint } from "./checkpointer.js";
@@ -96,6 +96,8 @@ interface PendingAppend {
   bytes: number;
   /** The encoded records, once seqs are assigned (undefined while waiting past the queue bound). */
   buf: Buffer | undefined;
+  /** A large payload written from where it is, after `buf` (which then holds its header). */
+  payloadAfter: Uint8Array | undefined;
   firstSeq: number;
   timestampMs: number;
   /** Offset in `buf` of the last record (the COMMIT record). */
@@ -110,8 +112,10 @@ interface Task {
   reject: (err: unknown) => void;
 }
 
-/** Most buffers in one pwritev (Linux's IOV_MAX). */
-const IOVECS_MAX = 1024;
+/** Most appends in one pwritev: each is one or two buffers, and Linux's IOV_MAX is 1024. */
+const APPENDS_PER_WRITE_MAX = 512;
+/** A single payload at least this large is written from where it is, not copied. */
+const IN_PLACE_PAYLOAD_BYTES_MIN = 64 * 1024;
 
 export class StreamWriter {
   private queue: PendingAppend[] = [];
@@ -221,6 +225,7 @@ export class StreamWriter {
         attributes,
         bytes,
         buf: undefined,
+        payloadAfter: undefined,
         firstSeq: 0,
         timestampMs: 0,
         lastRecordAt: 0,
@@ -477,7 +482,7 @@ export class StreamWriter {
     let count = 1;
     while (
       count < this.queue.length &&
-      count < IOVECS_MAX &&
+      count < APPENDS_PER_WRITE_MAX &&
       bytes + this.queue[count]!.bytes <= this.ctx.options.commitBytesMax
     ) {
       bytes += this.queue[count]!.bytes;
@@ -497,11 +502,36 @@ export class StreamWriter {
   /** Assigns seqs and a timestamp and encodes the records (docs/format.md §4.2, §4.3). */
   private encode(pending: PendingAppend): void {
     const timestampMs = Math.max(this.ctx.clock(), this.nextTimestampMs);
-    const buf = this.ctx.buffers.take(pending.bytes);
     const last = pending.payloads.length - 1;
     let seq = this.nextSeq;
     let at = 0;
     pending.firstSeq = seq;
+    const only = pending.payloads[0]!;
+    if (last === 0 && typeof only !== "string" && only.byteLength >= IN_PLACE_PAYLOAD_BYTES_MIN) {
+      const head = this.ctx.buffers.take(pending.bytes - only.byteLength);
+      at = encodeRecordHead(
+        head,
+        0,
+        seq++,
+        timestampMs,
+        RECORD_FLAG_COMMIT,
+        pending.attributes,
+        only,
+      );
+      assert(
+        at + only.byteLength === pending.bytes,
+        "an append encodes to the bytes it was sized at",
+      );
+      pending.buf = head;
+      pending.payloadAfter = only;
+      pending.lastRecordAt = 0;
+      pending.timestampMs = timestampMs;
+      this.nextSeq = seq;
+      this.nextTimestampMs = timestampMs;
+      this.queuedBytes += pending.bytes;
+      return;
+    }
+    const buf = this.ctx.buffers.take(pending.bytes);
     for (let j = 0; j <= last; j++) {
       pending.lastRecordAt = at;
       at = encodeRecord(
@@ -517,6 +547,7 @@ export class StreamWriter {
     }
     assert(at === pending.bytes, "an append encodes to the bytes it was sized at");
     pending.buf = buf;
+    pending.payloadAfter = undefined;
     pending.timestampMs = timestampMs;
     this.nextSeq = seq;
     this.nextTimestampMs = timestampMs;
@@ -557,7 +588,11 @@ export class StreamWriter {
     const position = active.bytes;
     assert(batch[0]!.firstSeq === this.state.tail.lastSeq + 1, "a commit continues the tail");
     const indexed = this.indexCandidates(batch, position);
-    const buffers = batch.map((pending) => pending.buf!);
+    const buffers: Uint8Array[] = [];
+    for (const pending of batch) {
+      buffers.push(pending.buf!);
+      if (pending.payloadAfter !== undefined) buffers.push(pending.payloadAfter);
+    }
 
     try {
       await writevFully(this.file, buffers, position);
@@ -622,9 +657,10 @@ export class StreamWriter {
     let at = position;
     for (const pending of batch) {
       const buf = pending.buf!;
-      if (at + buf.byteLength > next) {
+      if (at + pending.bytes > next) {
         let seq = pending.firstSeq;
-        for (let off = 0; off < buf.byteLength; seq++) {
+        // Only headers are read: with `payloadAfter`, `buf` holds the one record's header.
+        for (let off = 0; off < pending.bytes; seq++) {
           if (at + off >= next) {
             indexed.push(seq, pending.timestampMs, at + off);
             next = at + off + INDEX_INTERVAL_BYTES;
@@ -632,7 +668,7 @@ export class StreamWriter {
           off += RECORD_HEADER_BYTES + buf.readUInt32LE(off + 4);
         }
       }
-      at += buf.byteLength;
+      at += pending.bytes;
     }
     return indexed;
   }

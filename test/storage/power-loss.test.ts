@@ -40,7 +40,7 @@ async function workload(
       );
       try {
         const stream = await journal.stream(name);
-        const seqs = await stream.appendMany(ids.map(payloadFor));
+        const seqs = await stream.appendMany(ids.map((id) => Buffer.from(payloadFor(id))));
         const acked = outcome.acked.get(name) ?? new Map<number, string>();
         outcome.acked.set(name, acked);
         for (const [i, seq] of seqs.entries()) acked.set(seq, ids[i]!);
@@ -149,7 +149,7 @@ describe("power loss during retention, trim and delete", () => {
             );
             for (let n = 0; !disk.crashed; n++) {
               const ids = [`${name}.${w}.${n}.0`, `${name}.${w}.${n}.1`];
-              const seqs = await stream.appendMany(ids.map(payloadFor));
+              const seqs = await stream.appendMany(ids.map((id) => Buffer.from(payloadFor(id))));
               const map = acked.get(name) ?? new Map<number, string>();
               acked.set(name, map);
               for (const [i, seq] of seqs.entries()) map.set(seq, ids[i]!);

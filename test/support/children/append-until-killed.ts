@@ -17,7 +17,8 @@ async function appender(worker: number): Promise<never> {
       (_, k) => `${tag}.${worker}.${n}.${k}`,
     );
     if (ids.length === 1) {
-      const { seq } = await stream.append(payloadFor(ids[0]!));
+      // As bytes, as a server would append a request body (large ones are written in place).
+      const { seq } = await stream.append(Buffer.from(payloadFor(ids[0]!)));
       process.stdout.write(`ack ${seq} ${ids[0]}\n`);
     } else {
       const seqs = await stream.appendMany(ids.map(payloadFor));
