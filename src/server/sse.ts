@@ -1,22 +1,22 @@
 /**
  * SSE reads (PROTOCOL.md §5.8): catch-up, then live. Every data event is followed at once by a
- * control event (offset, cursor, up-to-date), written together in one write. Text streams send
- * UTF-8 (every line terminator starts a new `data:` line, so a payload can never inject an event
- * boundary), JSON streams send one array per event, anything else base64. The response ends
- * when the stream closes (after a final `streamClosed` control event), after `sseLifetimeMs`,
- * or when the server shuts down; the client reconnects from its last offset.
+ * control event (offset, cursor, up-to-date), written together in one write (sse-events.ts).
+ * At the tail a reader parks with the stream's other live readers (sse-fan-out.ts). The response
+ * ends when the stream closes (after a final `streamClosed` control event), after
+ * `sseLifetimeMs`, or when the server shuts down; the client reconnects from its last offset.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { jsonArray, type SseEncoding, sseEncoding } from "./content-type.js";
+import { sseEncoding } from "./content-type.js";
 import type { ServerContext } from "./context.js";
 import { responseCursor } from "./cursor.js";
 import type { DsStream } from "./ds-stream.js";
 import { setCommonHeaders } from "./headers.js";
 import { badRequest } from "./http-error.js";
-import { formatOffset, parseOffsetParam } from "./offsets.js";
+import { parseOffsetParam } from "./offsets.js";
 import { startPosition } from "./read.js";
-import { type Collected, collect, concat } from "./reader.js";
-import { waitForChange } from "./wait.js";
+import { collect } from "./reader.js";
+import { controlEvent, drained, sharedDataEvent, write } from "./sse-events.js";
+import { SseFanOut, type SseReader } from "./sse-fan-out.js";
 
 export async function handleSse(
   ctx: ServerContext,
@@ -38,22 +38,28 @@ export async function handleSse(
     if (encoding === "base64") res.setHeader("stream-sse-data-encoding", "base64");
     res.writeHead(200);
     res.flushHeaders();
-    let position = startPosition(ds, start);
-    // Every control event answers the client's own cursor (not the previous event's, which
-    // would move it forward by a jitter at every event).
     const clientCursor = query.get("cursor") ?? undefined;
-    let cursor = responseCursor(clientCursor, ctx.clock());
-    const endAt = ctx.clock() + ctx.limits.sseLifetimeMs;
+    const reader: SseReader = {
+      res,
+      position: startPosition(ds, start),
+      clientCursor,
+      lastWriteMs: ctx.clock(),
+      endAtMs: ctx.clock() + ctx.limits.sseLifetimeMs,
+    };
     let announced = false;
     while (!req.destroyed && !ctx.shuttingDown) {
+      const { position } = reader;
       const result = await collect(ctx.registry, ds, position, ctx.limits.readBytesMax);
       const closedNow = result.complete && ds.closed;
-      cursor = responseCursor(clientCursor, ctx.clock());
+      // Every control event answers the client's own cursor (not the previous event's, which
+      // would move it forward by a jitter at every event).
+      const cursor = responseCursor(clientCursor, ctx.clock());
       if (result.parts.length > 0) {
         const data = sharedDataEvent(ds, encoding, position, result);
         await write(res, data + controlEvent(result.end, cursor, result.complete, closedNow));
         ctx.metrics.readBytes.inc(result.bytes);
-        position = result.end;
+        reader.position = result.end;
+        reader.lastWriteMs = ctx.clock();
         announced = true;
         if (closedNow) break;
         if (!result.complete) continue;
@@ -62,21 +68,21 @@ export async function handleSse(
         break;
       } else if (!announced) {
         await write(res, controlEvent(position, cursor, true, false));
+        reader.lastWriteMs = ctx.clock();
         announced = true;
       }
-      if (ds.deleted || ds.meta.softDeleted || ctx.clock() >= endAt) break;
-      const before = ds.tail;
-      await waitForChange(
-        ds,
-        req,
-        Math.min(ctx.limits.longPollTimeoutMs, endAt - ctx.clock()),
-        ctx,
-      );
+      if (ds.deleted || ds.meta.softDeleted || ctx.clock() >= reader.endAtMs) break;
+      // At the tail: the fan-out writes new messages for this reader until it must act itself.
+      const why = await SseFanOut.of(ds, ctx).park(reader, req);
       ds.touch(ctx.clock());
-      if (ds.tail === before && !ds.closed && !req.destroyed && !ctx.shuttingDown && !ds.deleted) {
+      if (why === "drain") await drained(res);
+      else if (why === "quiet") {
         // A quiet interval: a keep-alive control event with a fresh cursor.
-        cursor = responseCursor(clientCursor, ctx.clock());
-        await write(res, controlEvent(position, cursor, true, false));
+        await write(
+          res,
+          controlEvent(reader.position, responseCursor(clientCursor, ctx.clock()), true, false),
+        );
+        reader.lastWriteMs = ctx.clock();
       }
     }
   } finally {
@@ -84,48 +90,4 @@ export async function handleSse(
     ended();
     release();
   }
-}
-
-/** Every live reader at the same position sends the same event: it is built once. */
-function sharedDataEvent(
-  ds: DsStream,
-  encoding: SseEncoding,
-  from: number,
-  result: Collected,
-): string {
-  const memo = ds.sseEvent;
-  if (memo !== undefined && memo.from === from && memo.end === result.end) return memo.text;
-  const bytes =
-    encoding === "json"
-      ? jsonArray(result.parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)))
-      : concat(result.parts, result.bytes);
-  const text = dataEvent(encoding, bytes);
-  ds.sseEvent = { from, end: result.end, text };
-  return text;
-}
-
-function dataEvent(encoding: SseEncoding, bytes: Buffer): string {
-  const text = encoding === "base64" ? bytes.toString("base64") : bytes.toString("utf8");
-  const lines = text.split(/\r\n|\r|\n/);
-  return `event: data\n${lines.map((line) => `data:${line}`).join("\n")}\n\n`;
-}
-
-function controlEvent(offset: number, cursor: string, upToDate: boolean, closed: boolean): string {
-  // Built by hand (written once per reader per event): offsets and cursors are digits and "_".
-  const tail = closed ? `"streamClosed":true` : `"streamCursor":"${cursor}"`;
-  return `event: control\ndata:{"streamNextOffset":"${formatOffset(offset)}",${tail}${upToDate ? `,"upToDate":true` : ""}}\n\n`;
-}
-
-/** Writes, waiting for the socket to drain when it is full (a slow client holds no more). */
-function write(res: ServerResponse, chunk: string): Promise<void> {
-  if (res.write(chunk)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.once("drain", done);
-    res.once("close", done);
-  });
 }
