@@ -9,10 +9,18 @@ export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 const MEDIA_TYPE = /^\s*([\w!#$&^.+-]+\/[\w!#$&^.+-]+)\s*(;.*)?$/;
 
 /** The media type in lower case, without parameters; undefined if empty or malformed. */
+/** The last few answers: a server sees the same handful of content types on every request. */
+const recent = new Map<string, string | undefined>();
+const RECENT_MAX = 64;
+
 export function normalizeContentType(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
+  if (recent.has(raw)) return recent.get(raw);
   const match = MEDIA_TYPE.exec(raw);
-  return match === null ? undefined : match[1]!.toLowerCase();
+  const type = match === null ? undefined : match[1]!.toLowerCase();
+  if (recent.size >= RECENT_MAX) recent.clear();
+  if (raw.length <= 256) recent.set(raw, type);
+  return type;
 }
 
 export function isJsonType(contentType: string): boolean {

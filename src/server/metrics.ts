@@ -95,6 +95,7 @@ export class Metrics {
       "Appends refused for space",
       (s) => s.rejected.STREAM_FULL + s.rejected.JOURNAL_FULL + s.rejected.DISK_FULL,
     );
+    fromStats("tidemark_syncs_total", "fdatasync calls that made appends durable", (s) => s.syncs);
     fromStats(
       "tidemark_disk_free_bytes",
       "Free bytes on the journal's file system",

@@ -123,31 +123,51 @@ export function parseProducer(req: IncomingMessage): ProducerTuple | undefined {
 }
 
 /** The whole body, refusing anything past `bytesMax` with 413 as soon as it shows. */
-export async function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > bytesMax) throw tooLarge(bytesMax);
-  if (Number.isSafeInteger(declared) && declared > 0) {
-    // The length is known: one buffer, filled as the body arrives (no list of chunks to join).
-    const body = Buffer.allocUnsafe(declared);
+  if (Number.isFinite(declared) && declared > bytesMax) return Promise.reject(tooLarge(bytesMax));
+  // Listeners, not `for await`: an async iterator per request cost about 4% of the server's
+  // time on 100-byte appends (measured with --cpu-prof).
+  if (req.readableEnded || req.destroyed) {
+    return Promise.reject(badRequest("INCOMPLETE_BODY", "the request body is no longer readable"));
+  }
+  return new Promise((resolve, reject) => {
+    const known = Number.isSafeInteger(declared) && declared > 0;
+    // With a known length, one buffer filled as the body arrives (no chunks to join).
+    const body = known ? Buffer.allocUnsafe(declared) : undefined;
+    const chunks: Buffer[] = [];
     let bytes = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      // Node's parser never delivers more than Content-Length; this guards the copy regardless.
-      if (bytes + chunk.byteLength > declared) throw tooLarge(declared);
-      chunk.copy(body, bytes);
+    const onData = (chunk: Buffer) => {
+      const limit = known ? declared : bytesMax;
+      if (bytes + chunk.byteLength > limit) return finish(tooLarge(limit));
+      if (body !== undefined) chunk.copy(body, bytes);
+      else chunks.push(chunk);
       bytes += chunk.byteLength;
-    }
-    if (bytes < declared)
-      throw badRequest("INCOMPLETE_BODY", "the body ended before its Content-Length");
-    return body;
-  }
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    bytes += chunk.byteLength;
-    if (bytes > bytesMax) throw tooLarge(bytesMax);
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
+    };
+    const onEnd = () => {
+      if (known && bytes < declared) {
+        return finish(badRequest("INCOMPLETE_BODY", "the body ended before its Content-Length"));
+      }
+      finish(undefined);
+    };
+    const onAborted = () => finish(badRequest("INCOMPLETE_BODY", "the client went away mid-body"));
+    const finish = (err: HttpError | undefined) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onAborted);
+      req.off("close", onAborted);
+      if (err !== undefined) {
+        req.resume(); // discard the rest; the error answer closes the connection if needed
+        return reject(err);
+      }
+      if (body !== undefined) return resolve(body);
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes));
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onAborted);
+    req.on("close", onAborted);
+  });
 }
 
 function tooLarge(bytesMax: number): HttpError {

@@ -31,6 +31,8 @@ export interface JournalStats {
   streamsSwept: number;
   /** Appends refused, by error code. */
   rejected: { STREAM_FULL: number; JOURNAL_FULL: number; DISK_FULL: number };
+  /** fdatasync calls that made appends durable, since the journal was opened. */
+  syncs: number;
   /** Free bytes on the journal's file system at the last check, or null if unknown. */
   diskFreeBytes: number | null;
 }
@@ -44,6 +46,7 @@ export class JournalCounters {
   readonly trimmed = zero();
   streamsDeleted = 0;
   streamsSwept = 0;
+  syncs = 0;
   readonly rejected = { STREAM_FULL: 0, JOURNAL_FULL: 0, DISK_FULL: 0 };
 
   released(reason: ReleaseReason, records: number, bytes: number): void {

@@ -146,6 +146,9 @@ export class Journal {
       onDiskBytes: (delta) => this.accounting.onDiskBytes(delta),
       onReleased: (reason, records, bytes) => this.counters.released(reason, records, bytes),
       onRejected: (code) => this.counters.rejectedWith(code),
+      onSynced: () => {
+        this.counters.syncs++;
+      },
       onUnchecked: (delta) => this.maintenance.onUnchecked(delta),
     };
     this.readOnlyTail = options.readOnly
@@ -282,6 +285,7 @@ export class Journal {
       streamsDeleted: counters.streamsDeleted,
       streamsSwept: counters.streamsSwept,
       rejected: { ...counters.rejected },
+      syncs: counters.syncs,
       diskFreeBytes: this.accounting.diskFreeBytes ?? null,
     };
   }

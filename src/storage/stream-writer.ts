@@ -80,6 +80,8 @@ export interface WriterContext {
   onReleased: (reason: ReleaseReason, records: number, bytes: number) => void;
   /** An append was refused by the stream's own limits. */
   onRejected: (code: "STREAM_FULL") => void;
+  /** An fdatasync of a segment finished (for stats). */
+  onSynced: () => void;
   /** Committed bytes not yet covered by a checkpoint changed (journal-wide recovery budget). */
   onUnchecked: (deltaBytes: number) => void;
 }
@@ -612,6 +614,7 @@ export class StreamWriter {
         await this.cutBack(position);
         throw this.poison(err);
       }
+      this.ctx.onSynced();
     }
 
     // Committed: publish.
@@ -690,6 +693,7 @@ export class StreamWriter {
     } catch (err) {
       throw this.poison(err);
     }
+    this.ctx.onSynced();
     this.durable = point;
   }
 

@@ -291,6 +291,8 @@ describe("errors and retention", () => {
     expect(metrics).toMatch(/^tidemark_append_bytes_total 3$/m);
     expect(metrics).toMatch(/^tidemark_streams 1$/m);
     expect(metrics).toMatch(/tidemark_append_duration_seconds_bucket/);
+    // The append was acknowledged at durability 'always': at least one fdatasync covered it.
+    expect(Number(/^tidemark_syncs_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^tidemark_http_requests_total\{method="POST",status="204"\} 1$/m);
   });
 });
