@@ -21,7 +21,8 @@ export type ErrorCode =
   | "DISK_FULL"
   | "STREAM_FULL"
   | "JOURNAL_FULL"
-  | "CURSOR_EXPIRED";
+  | "CURSOR_EXPIRED"
+  | "OUTBOX_FULL";
 
 export interface ErrorContext {
   stream?: string;
@@ -169,5 +170,12 @@ export class StreamFullError extends TidemarkError {
 export class JournalFullError extends TidemarkError {
   constructor(message: string, context: ErrorContext = {}) {
     super("JOURNAL_FULL", message, context);
+  }
+}
+
+/** An outbox holds `entriesMax` pending entries: the enqueue is refused, nothing was stored. */
+export class OutboxFullError extends TidemarkError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super("OUTBOX_FULL", message, context);
   }
 }

@@ -29,6 +29,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   CURSOR_EXPIRED: 410,
   STREAM_FULL: 507,
   JOURNAL_FULL: 507,
+  OUTBOX_FULL: 507,
   DISK_FULL: 507,
   CLOSED: 503,
   READ_ONLY: 503,

@@ -195,11 +195,21 @@ export class JournalMaintenance {
     }
   }
 
-  /** The writer of the stream holding the oldest record, by first-record timestamp. */
+  /**
+   * The writer of the stream holding the oldest record, by first-record timestamp. Streams with
+   * retention 'acked' are never evicted: they hold what a consumer (an outbox, a crash buffer)
+   * has not acknowledged, and release it only when it has.
+   */
   private async oldest(skip: Set<StreamWriter>): Promise<StreamWriter | undefined> {
     let best: { writer: StreamWriter; timestampMs: number } | undefined;
     for (const { state, writer } of this.host.streams()) {
-      if (writer === undefined || state.records === 0 || state.deleted || skip.has(writer))
+      if (
+        writer === undefined ||
+        state.records === 0 ||
+        state.deleted ||
+        state.retention === "acked" ||
+        skip.has(writer)
+      )
         continue;
       const first = await writer.firstRecordTimestamp().catch(() => state.tail.lastTimestampMs);
       if (best === undefined || first < best.timestampMs) best = { writer, timestampMs: first };

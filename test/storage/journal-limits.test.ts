@@ -85,6 +85,36 @@ describe("journal-wide bytesMax", () => {
     for (const stream of streams) expect(stream.info().lastSeq).toBe(200);
     await journal.close();
   });
+
+  it("never evicts a stream with retention 'acked' journal-wide: only its consumers release it", async () => {
+    const bytesMax = 256 * 1024;
+    const journal = await Journal.open(tempDir(), {
+      durability: "none",
+      segmentBytesMax: 16 * 1024,
+      limits: { bytesMax },
+    });
+    const kept = await journal.stream("outbox-like", { retention: "acked" });
+    const keptPayloads = Array.from({ length: 400 }, (_, i) => `kept-${i}-${"k".repeat(200)}`);
+    for (const payload of keptPayloads) await kept.append(payload);
+    const other = await journal.stream("ring");
+    for (let i = 0; i < 3000; i++) await other.append(`other-${i}-${"o".repeat(200)}`);
+    await journal.runMaintenance();
+    const stats = await journal.stats();
+    expect(stats.evictions.records).toBeGreaterThan(0);
+    expect(other.info().firstSeq).toBeGreaterThan(1); // the other stream paid for the room
+    const back: string[] = [];
+    for await (const r of kept.read({ after: 0 })) back.push(Buffer.from(r.payload).toString());
+    expect(back).toEqual(keptPayloads);
+    // Once its consumer acknowledges, the 'acked' stream releases what was acknowledged.
+    await kept.consumer("downstream").ack(300);
+    for (let waited = 0; kept.info().firstSeq === 1 && waited < 5000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10)); // the release runs after the ack
+    }
+    expect(kept.info().firstSeq).toBeGreaterThan(1);
+    expect(kept.info().firstSeq).toBeLessThanOrEqual(301);
+    expect(kept.info().lastSeq).toBe(400);
+    await journal.close();
+  });
 });
 
 describe("free disk space", () => {
