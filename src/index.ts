@@ -17,6 +17,7 @@ export {
   JournalLockedError,
   NotAJournalError,
   NotFoundError,
+  OutboxFullError,
   ReadOnlyError,
   RecordTooLargeError,
   StreamFullError,
@@ -24,6 +25,22 @@ export {
   UnsupportedFormatError,
 } from "./errors.js";
 export type { Payload } from "./format/record.js";
+export type { BackoffOptions } from "./outbox/backoff.js";
+export {
+  DurableStreamsUpstream,
+  type DurableStreamsUpstreamOptions,
+} from "./outbox/durable-streams-upstream.js";
+export type { OutboxEntryInput, Precondition } from "./outbox/entry.js";
+export { HttpUpstream, type HttpUpstreamOptions } from "./outbox/http-upstream.js";
+export { Mirror, type MirrorOptions, type MirrorStats } from "./outbox/mirror.js";
+export {
+  Outbox,
+  type OutboxEntryInfo,
+  type OutboxOptions,
+  type OutboxStats,
+  type RetryOptions,
+} from "./outbox/outbox.js";
+export type { Delivery, Outcome, Upstream, UpstreamAnswer } from "./outbox/upstream.js";
 export { Consumer } from "./storage/consumer.js";
 export type { FileHandle, FileStat, FileSystem, OpenMode } from "./storage/file-system.js";
 export { Journal, type StreamOptions } from "./storage/journal.js";

@@ -168,7 +168,9 @@ export function checkHeaders(headers: unknown): Record<string, string> {
     out[lower] = value;
   }
   if (bytes > HEADER_BYTES_MAX) {
-    throw new InvalidArgumentError(`an entry's headers may total at most ${HEADER_BYTES_MAX} bytes`);
+    throw new InvalidArgumentError(
+      `an entry's headers may total at most ${HEADER_BYTES_MAX} bytes`,
+    );
   }
   return out;
 }

@@ -18,6 +18,8 @@ export interface Delivery {
   idempotencyKey: string;
   /** For a `sequenced` upstream: the entry's number within its key, fixed at its first attempt. */
   sequence: number;
+  /** Who sends: stable for the outbox (or mirror) across restarts, unique to it. */
+  source: string;
   /** 1 for the first attempt. */
   attempt: number;
 }

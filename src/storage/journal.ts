@@ -5,6 +5,7 @@
  * not on how much data the journal holds. Background work is in journal-maintenance.ts, the
  * journal-wide limits in journal-limits.ts.
  */
+
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import {
@@ -17,6 +18,8 @@ import {
   ReadOnlyError,
   TidemarkError,
 } from "../errors.js";
+import { Mirror, type MirrorOptions } from "../outbox/mirror.js";
+import { Outbox, type OutboxOptions } from "../outbox/outbox.js";
 import { BufferPool } from "./buffer-pool.js";
 import { ConsumerStore } from "./consumer-store.js";
 import { removeTree } from "./file-ops.js";
@@ -79,6 +82,8 @@ export class Journal {
   private readonly openLimit: Semaphore;
   private readonly buffers = new BufferPool(BUFFER_POOL_BYTES_MAX);
   private readonly counters = new JournalCounters();
+  private readonly outboxes = new Map<string, Promise<Outbox>>();
+  private readonly mirrors = new Set<Mirror>();
   private readonly accounting: JournalAccounting;
   private readonly maintenance: JournalMaintenance;
   private readonly host: StreamHost;
@@ -235,6 +240,41 @@ export class Journal {
     return stream;
   }
 
+  /**
+   * Opens the outbox called `name` (creating its streams if they do not exist), delivering to
+   * `options.upstream` once started. One instance per name per journal; `close()` closes it.
+   */
+  async outbox(name: string, options: OutboxOptions): Promise<Outbox> {
+    this.checkOpen();
+    if (this.options.readOnly) {
+      throw new ReadOnlyError("an outbox needs a journal opened for writing");
+    }
+    if (this.outboxes.has(name)) {
+      throw new InvalidArgumentError(`outbox ${JSON.stringify(name)} is already open`);
+    }
+    const opening = Outbox.open(this, name, options);
+    this.outboxes.set(name, opening);
+    try {
+      return await opening;
+    } catch (err) {
+      this.outboxes.delete(name);
+      throw err;
+    }
+  }
+
+  /**
+   * Mirrors the stream `source` to a remote Durable Streams stream, exactly once, resuming where
+   * it stopped (see Mirror). Start it with `start()`; `close()` stops it.
+   */
+  async mirror(source: string, options: MirrorOptions): Promise<Mirror> {
+    this.checkOpen();
+    if (this.options.readOnly)
+      throw new ReadOnlyError("a mirror needs a journal opened for writing");
+    const mirror = await Mirror.open(this, source, options);
+    this.mirrors.add(mirror);
+    return mirror;
+  }
+
   /** Names of the streams in this journal, sorted. */
   list(): string[] {
     this.checkOpen();
@@ -304,6 +344,12 @@ export class Journal {
 
   private async closeAll(): Promise<void> {
     this.closed = true;
+    // Outboxes first: they finish attempts in flight and write their state to streams.
+    const outboxes = await Promise.allSettled(this.outboxes.values());
+    for (const opened of outboxes) {
+      if (opened.status === "fulfilled") await opened.value.close().catch(() => undefined);
+    }
+    for (const mirror of this.mirrors) await mirror.stop().catch(() => undefined);
     this.maintenance.stop();
     await Promise.allSettled([...this.opening.values()]);
     const failures: unknown[] = [];

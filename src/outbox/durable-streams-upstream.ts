@@ -1,0 +1,140 @@
+/**
+ * A Durable Streams upstream (a remote `tidemark serve`, or any server of the protocol): each
+ * delivery is one append to the stream at the delivery's target, as an idempotent producer. The
+ * producer is the sender (`tidemark:<source>`, epoch 0) and its Producer-Seq is the delivery's
+ * sequence, contiguous per target and fixed at the first attempt, so the server applies each
+ * message exactly once however often a lost answer makes us send it again, and refuses a gap.
+ *
+ *   200, 204 (a duplicate too)         delivered
+ *   404 with `createContentType`       the stream is created, and the append sent again
+ *   409, 403 (closed, fenced, gap)     rejected: a dead letter, with the answer
+ *   408, 425, 429, 5xx, network        retry
+ */
+import { Pool } from "undici";
+import { InvalidArgumentError } from "../errors.js";
+import { classifyFailure, request } from "./http-upstream.js";
+import type { Delivery, Outcome, Upstream } from "./upstream.js";
+
+export interface DurableStreamsUpstreamOptions {
+  /** The server's origin and base path, e.g. `http://127.0.0.1:4437`; targets are stream paths (`/v1/stream/x`). */
+  baseUrl: string;
+  token?: string;
+  timeoutMs?: number;
+  /** When set, a missing remote stream is created with this content type. */
+  createContentType?: string;
+  /** Connections to the server (default 8). */
+  connections?: number;
+}
+
+export class DurableStreamsUpstream implements Upstream {
+  readonly sequenced = true;
+  readonly description: string;
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly timeoutMs: number;
+  private readonly authorization: Record<string, string>;
+  private readonly createContentType: string | undefined;
+
+  constructor(options: DurableStreamsUpstreamOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.baseUrl);
+    } catch {
+      throw new InvalidArgumentError(`baseUrl is not a URL: ${JSON.stringify(options.baseUrl)}`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new InvalidArgumentError(`baseUrl must be http or https, got ${url.protocol}`);
+    }
+    this.basePath = url.pathname.replace(/\/+$/, "");
+    this.description = `durable-streams ${url.origin}${this.basePath}`;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs < 1) {
+      throw new InvalidArgumentError(`timeoutMs must be a positive integer, got ${this.timeoutMs}`);
+    }
+    this.authorization =
+      options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+    this.createContentType = options.createContentType;
+    this.pool = new Pool(url.origin, {
+      connections: options.connections ?? 8,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+    });
+  }
+
+  async deliver(delivery: Delivery, signal: AbortSignal): Promise<Outcome> {
+    const first = await this.append(delivery, signal);
+    if (first !== "missing") return first;
+    const created = await this.create(delivery, signal);
+    if (created !== undefined) return created;
+    const second = await this.append(delivery, signal);
+    return second === "missing"
+      ? { kind: "retry", error: "the remote stream was created but is still missing" }
+      : second;
+  }
+
+  private async append(delivery: Delivery, signal: AbortSignal): Promise<Outcome | "missing"> {
+    let missing = false;
+    const outcome = await request(
+      this.pool,
+      {
+        method: "POST",
+        path: this.basePath + delivery.target,
+        headers: {
+          "content-type": delivery.headers["content-type"] ?? "application/octet-stream",
+          "producer-id": `tidemark:${delivery.source}`,
+          "producer-epoch": "0",
+          "producer-seq": String(delivery.sequence),
+          ...this.authorization,
+        },
+        body: delivery.body,
+      },
+      signal,
+      this.timeoutMs,
+      (status, answer) => {
+        if (status === 200 || status === 204) return { kind: "delivered", status };
+        if (status === 404 && this.createContentType !== undefined) {
+          missing = true;
+          return { kind: "retry", error: "the remote stream does not exist" };
+        }
+        if (status === 409 || status === 403 || status === 410) {
+          const found = answer();
+          return {
+            kind: "rejected",
+            reason: `the server refused the append (${status}${codeOf(found.body)})`,
+            answer: found,
+          };
+        }
+        return classifyFailure(status, answer());
+      },
+    );
+    return missing ? "missing" : outcome;
+  }
+
+  /** Creates the remote stream; undefined when it exists now, else the failure. */
+  private async create(delivery: Delivery, signal: AbortSignal): Promise<Outcome | undefined> {
+    const outcome = await request(
+      this.pool,
+      {
+        method: "PUT",
+        path: this.basePath + delivery.target,
+        headers: { "content-type": this.createContentType!, ...this.authorization },
+      },
+      signal,
+      this.timeoutMs,
+      (status, answer) =>
+        status === 200 || status === 201 || status === 409
+          ? { kind: "delivered", status }
+          : classifyFailure(status, answer()),
+    );
+    return outcome.kind === "delivered" ? undefined : outcome;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+function codeOf(body: string): string {
+  const match = /"code"\s*:\s*"([A-Z_]+)"/.exec(body);
+  return match === null ? "" : `, ${match[1]}`;
+}

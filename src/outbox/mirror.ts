@@ -1,0 +1,253 @@
+/**
+ * A mirror copies a local stream to a remote Durable Streams stream, exactly once, in order,
+ * resuming where it stopped after a restart or a crash. It reads the stream itself (no copy into
+ * an outbox): a durable consumer (`mirror:<target>`) remembers how far the remote has
+ * acknowledged, and each record's Producer-Seq is derived from its seq (seq - startSeq, where
+ * startSeq is fixed when the mirror is first made), so a record re-sent after a crash is a
+ * duplicate the server drops, and a record can never be sent under two numbers.
+ *
+ * One append in flight at a time (the server must see the numbers in order). Transient failures
+ * are retried with backoff, forever; a refusal (the remote stream closed or deleted, a producer
+ * conflict) halts the mirror with the answer in `stats()`, since skipping a record would break
+ * the sequence. If retention releases records before they were mirrored, it halts too, saying so.
+ */
+import { InvalidArgumentError, TidemarkError } from "../errors.js";
+import type { Journal } from "../storage/journal.js";
+import type { Logger } from "../storage/journal-maintenance.js";
+import type { JournalRecord, Stream } from "../storage/stream.js";
+import { BACKOFF_DEFAULTS, type Backoff, type BackoffOptions, backoffMs } from "./backoff.js";
+import type { Outcome, Upstream } from "./upstream.js";
+
+export interface MirrorOptions {
+  /** A sequenced upstream: `new DurableStreamsUpstream(...)`. */
+  upstream: Upstream;
+  /** The remote stream's path under the upstream (e.g. `/v1/stream/agent/1`). */
+  target: string;
+  /** Content type of the appends (default the upstream's default, application/octet-stream). */
+  contentType?: string;
+  backoff?: BackoffOptions;
+  logger?: Logger;
+}
+
+export interface MirrorStats {
+  source: string;
+  target: string;
+  running: boolean;
+  /** The last seq the remote has acknowledged. */
+  position: number;
+  /** Records of the source not yet acknowledged by the remote. */
+  behind: number;
+  delivered: number;
+  failedAttempts: number;
+  /** Set when the mirror stopped on a refusal it cannot get past. */
+  halted: string | null;
+  lastError: { message: string; at: number } | null;
+}
+
+interface MirrorMeta {
+  startSeq: number;
+  instance: string;
+}
+
+export class Mirror {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  /** Ends the follow and any wait between attempts. */
+  private controller: AbortController | undefined;
+  /** Aborts an append in flight (only when `stop` runs out of time). */
+  private hard: AbortController | undefined;
+  private position: number;
+  private delivered = 0;
+  private failedAttempts = 0;
+  private halted: string | null = null;
+  private lastError: MirrorStats["lastError"] = null;
+  private acking: Promise<unknown> = Promise.resolve();
+  private readonly backoff: Backoff;
+  private readonly consumerName: string;
+  private idleWaiters: Array<() => void> = [];
+
+  private constructor(
+    private readonly source: Stream,
+    private readonly meta: MirrorMeta,
+    private readonly options: MirrorOptions,
+  ) {
+    this.backoff = { ...BACKOFF_DEFAULTS, ...options.backoff };
+    this.consumerName = consumerNameFor(options.target);
+    this.position = source.consumer(this.consumerName).position;
+  }
+
+  /** @internal Use `journal.mirror(source, options)`. */
+  static async open(journal: Journal, sourceName: string, options: MirrorOptions): Promise<Mirror> {
+    if (options?.upstream?.sequenced !== true) {
+      throw new InvalidArgumentError(
+        "a mirror needs a sequenced upstream: new DurableStreamsUpstream({ baseUrl })",
+      );
+    }
+    if (typeof options.target !== "string" || !options.target.startsWith("/")) {
+      throw new InvalidArgumentError("a mirror's target is the remote stream's path, from '/'");
+    }
+    const source = await journal.stream(sourceName);
+    const mirrors = (source.meta["mirrors"] ?? {}) as Record<string, MirrorMeta>;
+    let meta = mirrors[options.target];
+    if (meta === undefined) {
+      // Fixed once: the first record this mirror will send gets Producer-Seq 0.
+      const consumer = source.consumer(consumerNameFor(options.target));
+      meta = { startSeq: consumer.position + 1, instance: crypto.randomUUID() };
+      await source.setMeta({ ...source.meta, mirrors: { ...mirrors, [options.target]: meta } });
+    }
+    return new Mirror(source, meta, options);
+  }
+
+  start(): void {
+    if (this.running) return;
+    if (this.halted !== null) {
+      throw new InvalidArgumentError(`the mirror is halted: ${this.halted}`);
+    }
+    this.running = true;
+    this.controller = new AbortController();
+    this.hard = new AbortController();
+    this.loop = this.run(this.controller.signal).finally(() => {
+      this.running = false;
+      this.wakeIdle(true);
+    });
+  }
+
+  /** Stops after the append in flight (or aborts it after `timeoutMs`); waits for the position. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    const loop = this.loop;
+    this.running = false;
+    if (loop !== undefined) {
+      const timer = setTimeout(() => this.hard?.abort(), timeoutMs);
+      this.controller?.abort(); // ends the follow at once; an append in flight finishes
+      await loop;
+      clearTimeout(timer);
+    }
+    await this.acking;
+  }
+
+  /** Resolves when the remote has everything the source held when called (or it halts). */
+  idle(): Promise<void> {
+    if (this.position >= this.source.info().lastSeq || this.halted !== null) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  stats(): MirrorStats {
+    return {
+      source: this.source.name,
+      target: this.options.target,
+      running: this.running,
+      position: this.position,
+      behind: Math.max(0, this.source.info().lastSeq - this.position),
+      delivered: this.delivered,
+      failedAttempts: this.failedAttempts,
+      halted: this.halted,
+      lastError: this.lastError,
+    };
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    try {
+      for await (const record of this.source.follow({ after: this.position, signal })) {
+        const ok = await this.send(record, signal);
+        if (!ok) return;
+        this.position = record.seq;
+        this.delivered++;
+        this.acking = this.acking
+          .then(() => this.source.consumer(this.consumerName).ack(record.seq))
+          .catch((err: unknown) => this.note(`storing the mirror's position failed: ${err}`));
+        this.wakeIdle(false);
+      }
+    } catch (err) {
+      if (err instanceof TidemarkError && err.code === "CURSOR_EXPIRED") {
+        this.halt(
+          `records after seq ${this.position} were released by retention before they were mirrored`,
+        );
+      } else if (!(err instanceof TidemarkError && err.code === "CLOSED")) {
+        this.halt(`reading the source failed: ${String(err)}`);
+      }
+    }
+  }
+
+  /** Sends one record until the remote has it; false when the mirror halts or stops. */
+  private async send(record: JournalRecord, signal: AbortSignal): Promise<boolean> {
+    let failures = 0;
+    const contentType = this.options.contentType;
+    const json = contentType !== undefined && /^application\/json\b/i.test(contentType);
+    // A JSON stream appends each element of an array: one record is sent as one message.
+    const body = json
+      ? Buffer.concat([Buffer.from("["), record.payload, Buffer.from("]")])
+      : record.payload;
+    for (;;) {
+      let outcome: Outcome;
+      try {
+        outcome = await this.options.upstream.deliver(
+          {
+            id: String(record.seq),
+            key: this.options.target,
+            method: "POST",
+            target: this.options.target,
+            headers: contentType === undefined ? {} : { "content-type": contentType },
+            body,
+            precondition: null,
+            idempotencyKey: `${this.meta.instance}:${record.seq}`,
+            sequence: record.seq - this.meta.startSeq,
+            source: this.meta.instance,
+            attempt: failures + 1,
+          },
+          // Not the follow's signal: an append in flight finishes when the mirror stops.
+          this.hard!.signal,
+        );
+      } catch (err) {
+        outcome = { kind: "retry", error: String(err) };
+      }
+      if (outcome.kind === "delivered") return true;
+      if (outcome.kind !== "retry") {
+        const why = outcome.kind === "conflict" ? "a precondition failed" : outcome.reason;
+        this.halt(`the remote refused seq ${record.seq}: ${why}`);
+        return false;
+      }
+      failures++;
+      this.failedAttempts++;
+      this.note(outcome.error);
+      if (signal.aborted) return false;
+      const wait = Math.min(
+        outcome.retryAfterMs ?? backoffMs(this.backoff, failures),
+        this.backoff.maxMs,
+      );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (signal.aborted) return false;
+    }
+  }
+
+  private halt(reason: string): void {
+    this.halted = reason;
+    this.note(reason);
+    this.options.logger?.warn(
+      { source: this.source.name, target: this.options.target, reason },
+      "mirror halted",
+    );
+  }
+
+  private note(message: string): void {
+    this.lastError = { message, at: Date.now() };
+  }
+
+  private wakeIdle(all: boolean): void {
+    if (!all && this.position < this.source.info().lastSeq) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+function consumerNameFor(target: string): string {
+  return `mirror:${target}`;
+}

@@ -1,0 +1,464 @@
+/**
+ * An outbox's durable state: three journal streams and a consumer, nothing else on disk
+ * (docs/format.md §13). Every write is one journal append, so a crash leaves each one whole
+ * or absent, never half-written.
+ *
+ *   __outbox/<name>/entries  one record per enqueued entry: the body as payload, EntryMeta as
+ *                            attributes. Retention 'acked': the consumer "delivery" acknowledges
+ *                            the low-water mark (every entry at or below it is resolved).
+ *   __outbox/<name>/log      what happened to entries above the mark: delivered, moved to held,
+ *                            counted failed attempts, sequences assigned; a snapshot now and
+ *                            then, before which the log is trimmed.
+ *   __outbox/<name>/held     conflicts and dead letters (a copy of the entry, with the answer),
+ *                            and their resolutions (retried or discarded).
+ *
+ * Crash windows, and why each is safe:
+ * - enqueue: the entry is pending once its append is acknowledged;
+ * - delivered but not yet logged: delivered again after a restart, with the same idempotency
+ *   key, so the upstream applies it once;
+ * - moved to held: the held record is written (and acknowledged) before the entry counts as
+ *   resolved; a held record names its entry, so recovery never delivers a held entry;
+ * - retried from held: the new entry names the held record it retries (`retryOf`), so a crash
+ *   before the resolution record is written still resolves it at recovery.
+ */
+import type { Journal } from "../storage/journal.js";
+import type { Stream } from "../storage/stream.js";
+import { decodeMeta, type EntryMeta, encodeMeta } from "./entry.js";
+import type { UpstreamAnswer } from "./upstream.js";
+
+export interface PendingEntry {
+  /** Seq of the entry's record in the entries stream. */
+  seq: number;
+  id: string;
+  meta: EntryMeta;
+  bodyBytes: number;
+  /** Failed attempts counted against `attemptsMax` (not those made while the upstream was down). */
+  attempts: number;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  /** The entry's sequence within its key, for a sequenced upstream (fixed at first attempt). */
+  sequence: number | null;
+}
+
+export type HeldKind = "conflict" | "dead";
+
+export interface HeldEntry {
+  /** Seq of the held record. */
+  heldSeq: number;
+  kind: HeldKind;
+  id: string;
+  /** Seq of the entry it was moved from. */
+  entrySeq: number;
+  meta: EntryMeta;
+  reason: string;
+  answer: UpstreamAnswer | null;
+  attempts: number;
+  heldAt: number;
+  bodyBytes: number;
+}
+
+interface HeldRecord {
+  t: "h";
+  kind: HeldKind;
+  e: number;
+  id: string;
+  meta: EntryMeta;
+  reason: string;
+  answer: UpstreamAnswer | null;
+  attempts: number;
+  at: number;
+}
+
+interface ResolutionRecord {
+  t: "r";
+  h: number;
+  action: "retry" | "discard";
+  at: number;
+}
+
+type LogRecord =
+  | { t: "d"; e: number }
+  | { t: "f"; e: number; n: number; err: string; at: number }
+  | { t: "q"; e: number; k: string; q: number }
+  /** Resolved without delivery (moved to held): the held record may be trimmed later. */
+  | { t: "x"; e: number }
+  | {
+      t: "s";
+      done: number[];
+      f: Array<[number, number, string, number]>;
+      q: Array<[number, string, number]>;
+      next: Array<[string, number]>;
+    };
+
+export const OUTBOX_PREFIX = "__outbox/";
+const CONSUMER = "delivery";
+/** A snapshot is written (and the log trimmed before it) after this many log records. */
+const SNAPSHOT_EVERY = 4096;
+/** Held answers keep at most this many header bytes. */
+const ANSWER_HEADER_BYTES_MAX = 4096;
+
+export const outboxStreamName = (name: string, part: "entries" | "log" | "held") =>
+  `${OUTBOX_PREFIX}${name}/${part}`;
+
+/** Names of the outboxes stored in a journal. */
+export function outboxNames(journal: Journal): string[] {
+  return journal
+    .list()
+    .filter((stream) => stream.startsWith(OUTBOX_PREFIX) && stream.endsWith("/entries"))
+    .map((stream) => stream.slice(OUTBOX_PREFIX.length, -"/entries".length));
+}
+
+export class OutboxStore {
+  /** Pending entries by seq; insertion order is seq order, so the first is the oldest. */
+  readonly pending = new Map<number, PendingEntry>();
+  /** Open conflicts and dead letters by entry id. */
+  readonly held = new Map<string, HeldEntry>();
+  /** The next sequence to assign, per key (sequenced upstreams). */
+  private readonly nextSequence = new Map<string, number>();
+  /** Entries above the mark that are resolved (for snapshots). */
+  private readonly resolved = new Set<number>();
+  private mark: number;
+  private ackedMark: number;
+  private acking: Promise<void> | undefined;
+  private logRecordsSinceSnapshot = 0;
+  private snapshotting: Promise<void> | undefined;
+  private readonly writes = new Set<Promise<unknown>>();
+  /** A write of the log or the mark failed (logged by the caller; recovery repeats work). */
+  onWriteError: (err: unknown) => void = () => undefined;
+
+  private constructor(
+    readonly name: string,
+    readonly instance: string,
+    private readonly entries: Stream,
+    private readonly log: Stream,
+    private readonly heldStream: Stream,
+  ) {
+    this.mark = entries.consumer(CONSUMER).position;
+    this.ackedMark = this.mark;
+  }
+
+  /** Opens (or creates, on a writable journal) an outbox's streams and recovers its state. */
+  static async open(journal: Journal, name: string, readOnly: boolean): Promise<OutboxStore> {
+    const entries = await journal.stream(
+      outboxStreamName(name, "entries"),
+      readOnly ? {} : { retention: "acked" },
+    );
+    const log = await journal.stream(outboxStreamName(name, "log"));
+    const held = await journal.stream(outboxStreamName(name, "held"));
+    let instance = (entries.meta["outbox"] as { instance?: string } | undefined)?.instance;
+    if (instance === undefined) {
+      instance = crypto.randomUUID();
+      if (!readOnly) {
+        await entries.setMeta({ ...entries.meta, outbox: { instance, createdAt: Date.now() } });
+      }
+    }
+    const store = new OutboxStore(name, instance, entries, log, held);
+    await store.recover(readOnly);
+    return store;
+  }
+
+  private async recover(readOnly: boolean): Promise<void> {
+    // 1. The log: what is resolved above the mark, counted attempts, sequences.
+    const failures = new Map<number, { n: number; err: string; at: number }>();
+    const assigned = new Map<number, { k: string; q: number }>();
+    for await (const record of this.log.read()) {
+      const entry = JSON.parse(Buffer.from(record.payload).toString("utf8")) as LogRecord;
+      this.logRecordsSinceSnapshot++;
+      if (entry.t === "s") {
+        this.resolved.clear();
+        failures.clear();
+        assigned.clear();
+        this.nextSequence.clear();
+        for (const seq of entry.done) this.resolved.add(seq);
+        for (const [seq, n, err, at] of entry.f) failures.set(seq, { n, err, at });
+        for (const [seq, k, q] of entry.q) assigned.set(seq, { k, q });
+        for (const [k, next] of entry.next) this.nextSequence.set(k, next);
+        this.logRecordsSinceSnapshot = 0;
+      } else if (entry.t === "x") {
+        this.resolved.add(entry.e);
+      } else if (entry.t === "d") {
+        this.resolved.add(entry.e);
+        const sequence = assigned.get(entry.e);
+        if (sequence !== undefined) this.nextSequence.set(sequence.k, sequence.q + 1);
+      } else if (entry.t === "f") {
+        failures.set(entry.e, { n: entry.n, err: entry.err, at: entry.at });
+      } else if (entry.t === "q") {
+        assigned.set(entry.e, { k: entry.k, q: entry.q });
+      }
+    }
+    // 2. Held entries: open ones, and the entries they resolve.
+    const heldBySeq = new Map<number, HeldEntry>();
+    for await (const record of this.heldStream.read()) {
+      const attributes = record.attributes;
+      if (attributes === undefined) continue;
+      const item = JSON.parse(Buffer.from(attributes).toString("utf8")) as
+        | HeldRecord
+        | ResolutionRecord;
+      if (item.t === "h") {
+        this.resolved.add(item.e);
+        heldBySeq.set(record.seq, {
+          heldSeq: record.seq,
+          kind: item.kind,
+          id: item.id,
+          entrySeq: item.e,
+          meta: item.meta,
+          reason: item.reason,
+          answer: item.answer,
+          attempts: item.attempts,
+          heldAt: item.at,
+          bodyBytes: record.payload.byteLength,
+        });
+      } else {
+        heldBySeq.delete(item.h);
+      }
+    }
+    // 3. The entries above the mark that are not resolved are pending.
+    const unrecordedRetries: number[] = [];
+    for await (const record of this.entries.read({ after: this.mark })) {
+      const meta = decodeMeta(record.attributes);
+      if (meta === undefined) continue; // not an entry (cannot happen unless written by hand)
+      if (meta.retryOf !== null && heldBySeq.has(meta.retryOf)) {
+        heldBySeq.delete(meta.retryOf); // retried, but the resolution was not written
+        unrecordedRetries.push(meta.retryOf);
+      }
+      if (this.resolved.has(record.seq)) continue;
+      const failure = failures.get(record.seq);
+      const sequence = assigned.get(record.seq);
+      this.pending.set(record.seq, {
+        seq: record.seq,
+        id: meta.id ?? String(record.seq),
+        meta,
+        bodyBytes: record.payload.byteLength,
+        attempts: failure?.n ?? 0,
+        lastError: failure?.err ?? null,
+        lastErrorAt: failure?.at ?? null,
+        sequence: sequence?.q ?? null,
+      });
+    }
+    for (const held of heldBySeq.values()) this.held.set(held.id, held);
+    if (readOnly) return;
+    for (const heldSeq of unrecordedRetries) await this.resolveHeld(heldSeq, "retry");
+    this.advanceMark();
+  }
+
+  get lastEntrySeq(): number {
+    return this.entries.info().lastSeq;
+  }
+
+  /** Appends an entry; resolves once it is durable (not yet pending: the caller adds it). */
+  async append(meta: EntryMeta, body: Uint8Array): Promise<PendingEntry> {
+    const { seq } = await this.entries.append(body, { attributes: encodeMeta(meta) });
+    const entry: PendingEntry = {
+      seq,
+      id: meta.id ?? String(seq),
+      meta,
+      bodyBytes: body.byteLength,
+      attempts: 0,
+      lastError: null,
+      lastErrorAt: null,
+      sequence: null,
+    };
+    this.pending.set(seq, entry);
+    return entry;
+  }
+
+  async body(entry: PendingEntry): Promise<Uint8Array> {
+    for await (const record of this.entries.read({ after: entry.seq - 1, limit: 1 })) {
+      return record.payload;
+    }
+    throw new Error(`outbox ${this.name}: the body of entry ${entry.id} is missing`);
+  }
+
+  async heldBody(held: HeldEntry): Promise<Uint8Array> {
+    for await (const record of this.heldStream.read({ after: held.heldSeq - 1, limit: 1 })) {
+      return record.payload;
+    }
+    throw new Error(`outbox ${this.name}: the body of held entry ${held.id} is missing`);
+  }
+
+  /** Fixes the entry's sequence within `key` before its first attempt (durable). */
+  async assignSequence(entry: PendingEntry, key: string): Promise<number> {
+    if (entry.sequence !== null) return entry.sequence;
+    const q = this.nextSequence.get(key) ?? 0;
+    // Set before the append is called, so a snapshot taken meanwhile (whose record comes after
+    // this one, and trims it) holds the assignment.
+    entry.sequence = q;
+    try {
+      await this.appendLog({ t: "q", e: entry.seq, k: key, q });
+    } catch (err) {
+      entry.sequence = null;
+      throw err;
+    }
+    return q;
+  }
+
+  /** The upstream has the entry. Logged in the background: delivery does not wait for it. */
+  delivered(entry: PendingEntry, key: string): void {
+    this.pending.delete(entry.seq);
+    this.resolved.add(entry.seq);
+    if (entry.sequence !== null) this.nextSequence.set(key, entry.sequence + 1);
+    this.track(this.appendLog({ t: "d", e: entry.seq }));
+    this.advanceMark();
+  }
+
+  /** A counted failed attempt (so `attemptsMax` holds across restarts). */
+  failed(entry: PendingEntry, error: string, at: number): void {
+    entry.attempts++;
+    entry.lastError = error;
+    entry.lastErrorAt = at;
+    this.track(this.appendLog({ t: "f", e: entry.seq, n: entry.attempts, err: error, at }));
+  }
+
+  /** Moves an entry to conflicts or dead letters; resolves once that is durable. */
+  async hold(
+    entry: PendingEntry,
+    kind: HeldKind,
+    reason: string,
+    answer: UpstreamAnswer | null,
+    at: number,
+  ): Promise<HeldEntry> {
+    const body = await this.body(entry);
+    const kept = answer === null ? null : trimAnswer(answer);
+    const record: HeldRecord = {
+      t: "h",
+      kind,
+      e: entry.seq,
+      id: entry.id,
+      meta: entry.meta,
+      reason,
+      answer: kept,
+      attempts: entry.attempts,
+      at,
+    };
+    const { seq } = await this.heldStream.append(body, {
+      attributes: Buffer.from(JSON.stringify(record), "utf8"),
+    });
+    // Also in the log, which outlives the held record once it is retried or discarded.
+    this.pending.delete(entry.seq);
+    this.resolved.add(entry.seq);
+    await this.appendLog({ t: "x", e: entry.seq });
+    const held: HeldEntry = {
+      heldSeq: seq,
+      kind,
+      id: entry.id,
+      entrySeq: entry.seq,
+      meta: entry.meta,
+      reason,
+      answer: kept,
+      attempts: entry.attempts,
+      heldAt: at,
+      bodyBytes: body.byteLength,
+    };
+    this.held.set(held.id, held);
+    this.advanceMark();
+    return held;
+  }
+
+  /** Writes that a held entry was retried or discarded, and forgets it. */
+  async resolveHeld(heldSeq: number, action: "retry" | "discard"): Promise<void> {
+    const record: ResolutionRecord = { t: "r", h: heldSeq, action, at: Date.now() };
+    await this.heldStream.append(new Uint8Array(0), {
+      attributes: Buffer.from(JSON.stringify(record), "utf8"),
+    });
+    for (const [id, held] of this.held) if (held.heldSeq === heldSeq) this.held.delete(id);
+    await this.trimHeld();
+  }
+
+  /** Waits for background log writes and the mark's acknowledgement. */
+  async flush(): Promise<void> {
+    while (this.writes.size > 0 || this.acking !== undefined || this.snapshotting !== undefined) {
+      await Promise.allSettled([...this.writes, this.acking, this.snapshotting]);
+    }
+  }
+
+  private track(write: Promise<unknown>): void {
+    const tracked = write.catch((err: unknown) => this.onWriteError(err));
+    this.writes.add(tracked);
+    void tracked.finally(() => this.writes.delete(tracked));
+  }
+
+  private async appendLog(record: LogRecord): Promise<void> {
+    await this.log.append(JSON.stringify(record));
+    if (++this.logRecordsSinceSnapshot >= SNAPSHOT_EVERY) this.snapshot();
+  }
+
+  /** Moves the low-water mark over resolved entries and acknowledges it (in the background). */
+  private advanceMark(): void {
+    const first = this.pending.keys().next();
+    const mark = first.done ? this.entries.info().lastSeq : first.value - 1;
+    if (mark <= this.mark) return;
+    this.mark = mark;
+    for (const seq of this.resolved) if (seq <= mark) this.resolved.delete(seq);
+    this.ackMark();
+  }
+
+  private ackMark(): void {
+    if (this.acking !== undefined || this.ackedMark >= this.mark) return;
+    const target = this.mark;
+    const run = async (): Promise<boolean> => {
+      try {
+        await this.entries.consumer(CONSUMER).ack(target);
+        this.ackedMark = target;
+        return true;
+      } catch (err) {
+        this.onWriteError(err); // the next advance tries again; recovery repeats nothing lost
+        return false;
+      }
+    };
+    this.acking = run().then((ok) => {
+      this.acking = undefined;
+      if (ok) this.ackMark();
+    });
+  }
+
+  /** Writes the state the log holds in one record, then trims the log before it. */
+  private snapshot(): void {
+    if (this.snapshotting !== undefined) return;
+    this.logRecordsSinceSnapshot = 0;
+    const record: LogRecord = {
+      t: "s",
+      done: [...this.resolved],
+      f: [],
+      q: [],
+      next: [...this.nextSequence],
+    };
+    for (const entry of this.pending.values()) {
+      if (entry.attempts > 0) {
+        record.f.push([entry.seq, entry.attempts, entry.lastError ?? "", entry.lastErrorAt ?? 0]);
+      }
+      if (entry.sequence !== null) {
+        record.q.push([entry.seq, sequenceKey(entry), entry.sequence]);
+      }
+    }
+    this.snapshotting = this.log
+      .append(JSON.stringify(record))
+      .then(({ seq }) => this.log.trim({ before: seq }))
+      .catch((err: unknown) => this.onWriteError(err))
+      .finally(() => {
+        this.snapshotting = undefined;
+      });
+  }
+
+  /** Releases held records before the oldest still open. */
+  private async trimHeld(): Promise<void> {
+    let oldest = this.heldStream.info().lastSeq + 1;
+    for (const held of this.held.values()) oldest = Math.min(oldest, held.heldSeq);
+    if (oldest > this.heldStream.info().firstSeq) await this.heldStream.trim({ before: oldest });
+  }
+}
+
+/** The key a sequenced upstream orders by: the target. */
+export function sequenceKey(entry: { meta: EntryMeta }): string {
+  return entry.meta.target;
+}
+
+function trimAnswer(answer: UpstreamAnswer): UpstreamAnswer {
+  const headers: Record<string, string> = {};
+  let bytes = 0;
+  for (const [name, value] of Object.entries(answer.headers)) {
+    bytes += name.length + value.length;
+    if (bytes > ANSWER_HEADER_BYTES_MAX) break;
+    headers[name] = value;
+  }
+  return { status: answer.status, headers, body: answer.body };
+}
