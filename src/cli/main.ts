@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 
 import { TidemarkError } from "../errors.js";
 import { demo } from "./demo.js";
 import { info, ls, type RecordFormat, read, verify } from "./inspect.js";
+import { outboxDiscard, outboxLs, outboxRetry, outboxShow } from "./outbox.js";
 import { serve } from "./serve.js";
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -99,6 +100,57 @@ program
     const problems = await verify(opts.dir, out, err);
     if (problems > 0) process.exitCode = 1;
   });
+
+const outbox = program
+  .command("outbox")
+  .description("inspect and manage outboxes: pending entries, conflicts, dead letters");
+outbox
+  .command("ls")
+  .description("list the outboxes of a journal: pending, oldest, conflicts, dead letters")
+  .addOption(dirOption())
+  .option("--json", "print JSON")
+  .action(async (opts: { dir: string; json?: boolean }) =>
+    outboxLs(opts.dir, opts.json === true, out),
+  );
+outbox
+  .command("show")
+  .description("show an outbox's conflicts, dead letters and pending entries, or one entry")
+  .argument("<outbox>", "outbox name")
+  .argument("[id]", "one entry, in full (headers, the upstream's answer, the body)")
+  .addOption(dirOption())
+  .option("--json", "print JSON")
+  .action(async (name: string, id: string | undefined, opts: { dir: string; json?: boolean }) =>
+    outboxShow(opts.dir, name, id, opts.json === true, out),
+  );
+outbox
+  .command("retry")
+  .description("put a conflict or dead letter back in line (needs the journal's writer lock)")
+  .argument("<outbox>", "outbox name")
+  .argument("<id>", "entry id")
+  .addOption(dirOption())
+  .option("--if-match <etag>", "a new If-Match precondition (e.g. the ETag the conflict returned)")
+  .option("--if-unmodified-since <date>", "a new If-Unmodified-Since precondition")
+  .option(
+    "--header <name:value>",
+    "add or replace a header (repeatable)",
+    (value: string, all: string[] = []) => [...all, value],
+  )
+  .action(
+    async (
+      name: string,
+      id: string,
+      opts: { dir: string; ifMatch?: string; ifUnmodifiedSince?: string; header?: string[] },
+    ) => outboxRetry(opts.dir, name, id, opts, out),
+  );
+outbox
+  .command("discard")
+  .description("drop a conflict or dead letter for good (needs the journal's writer lock)")
+  .argument("<outbox>", "outbox name")
+  .argument("<id>", "entry id")
+  .addOption(dirOption())
+  .action(async (name: string, id: string, opts: { dir: string }) =>
+    outboxDiscard(opts.dir, name, id, out),
+  );
 
 program
   .command("demo")

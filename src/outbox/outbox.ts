@@ -144,8 +144,16 @@ export class Outbox {
     for (const entry of store.pending.values()) this.scheduler.add(this.keyOf(entry), entry);
   }
 
-  /** @internal Use `journal.outbox(name, options)`. */
-  static async open(journal: Journal, name: string, options: OutboxOptions): Promise<Outbox> {
+  /**
+   * @internal Use `journal.outbox(name, options)`. `readOnly` opens an existing outbox for
+   * inspection (the CLI, on a journal another process writes).
+   */
+  static async open(
+    journal: Journal,
+    name: string,
+    options: OutboxOptions,
+    readOnly = false,
+  ): Promise<Outbox> {
     checkName(name);
     if (options === undefined || typeof options.upstream?.deliver !== "function") {
       throw new InvalidArgumentError("an outbox needs an upstream (e.g. new HttpUpstream(...))");
@@ -162,7 +170,7 @@ export class Outbox {
     const backoff = { ...BACKOFF_DEFAULTS, ...options.backoff };
     positive(backoff.initialMs, 0, "backoff.initialMs");
     positive(backoff.maxMs, 0, "backoff.maxMs");
-    const store = await OutboxStore.open(journal, name, false);
+    const store = await OutboxStore.open(journal, name, readOnly);
     return new Outbox(
       name,
       store,
@@ -617,3 +625,10 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   }
   return value;
 }
+
+/** An upstream for an outbox opened only to inspect or manage it (never started). */
+export const NO_UPSTREAM: Upstream = {
+  description: "none (opened to inspect or manage)",
+  sequenced: false,
+  deliver: async () => ({ kind: "retry", error: "this outbox was opened without an upstream" }),
+};
