@@ -24,7 +24,7 @@ const SCALARS: Record<string, { env: string; kind: "string" | "integer" }> = {
   shutdownGraceMs: { env: "TIDEMARK_SHUTDOWN_GRACE_MS", kind: "integer" },
   logLevel: { env: "TIDEMARK_LOG_LEVEL", kind: "string" },
 };
-const OBJECTS = ["journalLimits", "streamLimits", "auth"] as const;
+const OBJECTS = ["journalLimits", "streamLimits", "auth", "outboxes", "mirrors"] as const;
 
 export type ServeConfig = Omit<ServerOptions, "logger"> & { logLevel: string };
 

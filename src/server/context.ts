@@ -8,6 +8,7 @@ import { setCommonHeaders } from "./headers.js";
 import type { Metrics } from "./metrics.js";
 import type { ReadAhead } from "./read-ahead.js";
 import type { RecentBudget } from "./recent-messages.js";
+import type { ServedOutboxes } from "./served-outboxes.js";
 import type { Subscriptions } from "./subscriptions/subscriptions.js";
 
 export interface ServerLimits {
@@ -40,6 +41,8 @@ export interface ServerContext {
   shuttingDown: boolean;
   live: Set<() => void>;
   readAhead: ReadAhead;
+  /** Outboxes and mirrors the server runs. */
+  served: ServedOutboxes;
   /** Memory shared by the recent-message caches of streams with live readers. */
   recentBudget: RecentBudget;
 }

@@ -5,7 +5,9 @@
  * and the CLI see the same names. Fork reference counts are derived from the forks at startup,
  * never stored, so they cannot drift from the data after a crash.
  */
+
 import { randomBytes } from "node:crypto";
+import { OUTBOX_PREFIX } from "../outbox/outbox-store.js";
 import type { Journal } from "../storage/journal.js";
 import type { Stream } from "../storage/stream.js";
 import type { StreamLimits } from "../storage/stream-limits.js";
@@ -36,7 +38,8 @@ export class DsRegistry {
   async load(): Promise<void> {
     const now = this.options.clock();
     for (const name of this.journal.list()) {
-      if (name.startsWith(RESERVED_PREFIX)) continue; // the server's own streams (subscriptions…)
+      // The server's own streams (subscriptions…) and outboxes' are not Durable Streams.
+      if (name.startsWith(RESERVED_PREFIX) || name.startsWith(OUTBOX_PREFIX)) continue;
       const stream = await this.journal.stream(name);
       this.streams.set(name, await DsStream.load(name, stream, metaOf(stream), now));
     }

@@ -17,6 +17,8 @@ import { handleSse } from "./sse.js";
 import { handleReserved } from "./subscriptions/subscription-routes.js";
 
 const RESERVED = "__ds";
+/** Path prefixes of the journal's internal streams (the server's own, outboxes'). */
+const INTERNAL = [RESERVED, "__outbox"];
 
 export function createHandler(ctx: ServerContext, auth: Authorizer) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -59,6 +61,22 @@ async function route(
     const body = await ctx.metrics.registry.metrics();
     return send(res, 200, { "content-type": ctx.metrics.registry.contentType }, body);
   }
+  if (pathname === "/v1/outbox" || pathname.startsWith("/v1/outbox/")) {
+    auth.check(req, "read", "/v1/outbox");
+    if (method !== "GET" && method !== "HEAD") {
+      throw new HttpError(405, "METHOD_NOT_ALLOWED", "the outbox status is read-only");
+    }
+    const status = ctx.served.status();
+    const name = decodeURIComponent(pathname.slice("/v1/outbox/".length));
+    const body = pathname === "/v1/outbox" ? status : status.outboxes.find((o) => o.name === name);
+    if (body === undefined) throw new HttpError(404, "NOT_FOUND", `no outbox named ${name}`);
+    return send(
+      res,
+      200,
+      { "content-type": "application/json", "cache-control": "no-store" },
+      JSON.stringify(body),
+    );
+  }
   if (!pathname.startsWith(STREAM_PREFIX))
     throw new HttpError(404, "NOT_FOUND", `nothing at ${pathname}`);
   if (
@@ -68,8 +86,8 @@ async function route(
     return handleReserved(ctx, auth, ctx.subscriptions, req, res, pathname);
   }
   const path = streamPathOf(pathname);
-  if (path === RESERVED || path.startsWith(`${RESERVED}/`)) {
-    throw new HttpError(404, "NOT_FOUND", "the __ds namespace is reserved");
+  if (INTERNAL.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
+    throw new HttpError(404, "NOT_FOUND", `the ${path.split("/")[0]} namespace is reserved`);
   }
   const write = method === "PUT" || method === "POST" || method === "DELETE";
   auth.check(req, write ? "write" : "read", path);

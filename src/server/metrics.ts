@@ -3,7 +3,10 @@
  * latency, live readers, open streams, and the journal's own counters (evictions, expiries,
  * refused appends, free disk). Also the bound on live connections, which they count.
  */
+
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { MirrorStats } from "../outbox/mirror.js";
+import type { OutboxStats } from "../outbox/outbox.js";
 import type { Journal } from "../storage/journal.js";
 import type { ServerContext } from "./context.js";
 import { HttpError } from "./http-error.js";
@@ -55,7 +58,12 @@ export class Metrics {
   });
   private liveCount = 0;
 
-  constructor(journal: Journal, streams: () => number, liveConnectionsMax: number) {
+  constructor(
+    journal: Journal,
+    streams: () => number,
+    liveConnectionsMax: number,
+    served?: () => { outboxes: OutboxStats[]; mirrors: MirrorStats[] },
+  ) {
     this.liveConnectionsMax = liveConnectionsMax;
     new Gauge({
       name: "tidemark_streams",
@@ -96,6 +104,7 @@ export class Metrics {
       (s) => s.rejected.STREAM_FULL + s.rejected.JOURNAL_FULL + s.rejected.DISK_FULL,
     );
     fromStats("tidemark_syncs_total", "fdatasync calls that made appends durable", (s) => s.syncs);
+    if (served !== undefined) this.outboxGauges(served);
     fromStats(
       "tidemark_disk_free_bytes",
       "Free bytes on the journal's file system",
@@ -104,6 +113,64 @@ export class Metrics {
   }
 
   private readonly liveConnectionsMax: number;
+
+  /** One gauge per figure of `outbox.stats()` and `mirror.stats()`, labelled by name. */
+  private outboxGauges(served: () => { outboxes: OutboxStats[]; mirrors: MirrorStats[] }): void {
+    const registers = [this.registry];
+    const outboxGauge = (name: string, help: string, pick: (s: OutboxStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["outbox"],
+        registers,
+        collect() {
+          this.reset();
+          for (const stats of served().outboxes) this.set({ outbox: stats.name }, pick(stats));
+        },
+      });
+    outboxGauge("tidemark_outbox_pending", "Entries waiting for delivery", (s) => s.pending);
+    outboxGauge("tidemark_outbox_in_flight", "Attempts in flight", (s) => s.inFlight);
+    outboxGauge(
+      "tidemark_outbox_oldest_pending_age_seconds",
+      "Age of the oldest pending entry",
+      (s) => (s.oldestPendingAgeMs ?? 0) / 1000,
+    );
+    outboxGauge("tidemark_outbox_delivered", "Entries delivered since start", (s) => s.delivered);
+    outboxGauge("tidemark_outbox_attempts", "Attempts since start", (s) => s.attempts);
+    outboxGauge(
+      "tidemark_outbox_failed_attempts",
+      "Failed attempts since start",
+      (s) => s.failedAttempts,
+    );
+    outboxGauge("tidemark_outbox_conflicts", "Conflicts held", (s) => s.conflicts);
+    outboxGauge("tidemark_outbox_dead_letters", "Dead letters held", (s) => s.deadLetters);
+    outboxGauge("tidemark_outbox_upstream_down", "1 while the upstream is down", (s) =>
+      s.upstreamDown ? 1 : 0,
+    );
+    new Gauge({
+      name: "tidemark_mirror_behind_records",
+      help: "Records of the source the remote has not acknowledged",
+      labelNames: ["source", "target"],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of served().mirrors)
+          this.set({ source: m.source, target: m.target }, m.behind);
+      },
+    });
+    new Gauge({
+      name: "tidemark_mirror_halted",
+      help: "1 when a mirror stopped on a refusal",
+      labelNames: ["source", "target"],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of served().mirrors) {
+          this.set({ source: m.source, target: m.target }, m.halted === null ? 0 : 1);
+        }
+      },
+    });
+  }
 
   appended(bytes: number, ms: number): void {
     this.appends.inc();

@@ -4,10 +4,13 @@
  * connections; on `stop()` it stops accepting, answers or ends every live reader, lets in-flight
  * appends finish, saves coordination state, syncs and closes the journal (releasing its lock).
  */
+
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { InvalidArgumentError } from "../errors.js";
+import type { Mirror } from "../outbox/mirror.js";
+import type { Outbox } from "../outbox/outbox.js";
 import { Journal } from "../storage/journal.js";
 import type { JournalLimits } from "../storage/journal-limits.js";
 import type { Durability } from "../storage/journal-options.js";
@@ -15,11 +18,16 @@ import type { StreamLimits } from "../storage/stream-limits.js";
 import { type AuthConfig, Authorizer } from "./auth.js";
 import { isJsonType } from "./content-type.js";
 import type { Logger, ServerContext, ServerLimits } from "./context.js";
-import { DsRegistry } from "./ds-registry.js";
+import { DsRegistry, newIncarnation } from "./ds-registry.js";
 import { createHandler } from "./handler.js";
 import { Metrics } from "./metrics.js";
 import { ReadAhead } from "./read-ahead.js";
 import { RecentBudget } from "./recent-messages.js";
+import {
+  type ServedMirrorConfig,
+  type ServedOutboxConfig,
+  ServedOutboxes,
+} from "./served-outboxes.js";
 import { WebhookSigner } from "./subscriptions/signing.js";
 import { SubscriptionLog } from "./subscriptions/subscription-log.js";
 import { Subscriptions } from "./subscriptions/subscriptions.js";
@@ -48,12 +56,19 @@ export interface ServerOptions {
   /** How long `stop()` lets in-flight requests finish before closing their connections. */
   shutdownGraceMs?: number;
   logger?: Logger;
+  /** Outboxes the server runs, by name (served-outboxes.ts). */
+  outboxes?: Record<string, ServedOutboxConfig>;
+  /** Local streams the server mirrors to remote Durable Streams servers. */
+  mirrors?: ServedMirrorConfig[];
 }
 
 export interface RunningServer {
   url: string;
   journal: Journal;
   server: Server;
+  /** The outboxes from `options.outboxes`, started: enqueue into them. */
+  outboxes: Map<string, Outbox>;
+  mirrors: Mirror[];
   stop(): Promise<void>;
 }
 
@@ -120,6 +135,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const clock = Date.now;
     const registry = new DsRegistry(journal, { clock, streamLimits: options.streamLimits });
     await registry.load();
+    const served = await ServedOutboxes.open(
+      journal,
+      options.outboxes,
+      options.mirrors,
+      logger,
+      async (path) => {
+        if (registry.peek(path) !== undefined) return;
+        await registry.create(path, {
+          contentType: "application/octet-stream",
+          ttlSeconds: null,
+          expiresAt: null,
+          incarnation: newIncarnation(),
+          softDeleted: false,
+          fork: null,
+        });
+      },
+    );
     let baseUrl = "";
     const { log, subs } = await SubscriptionLog.open(journal);
     const subscriptions = new Subscriptions({
@@ -143,11 +175,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       subscriptions,
       limits,
       clock,
-      metrics: new Metrics(journal, () => registry.size, limits.liveConnectionsMax),
+      metrics: new Metrics(
+        journal,
+        () => registry.size,
+        limits.liveConnectionsMax,
+        () => served.status(),
+      ),
       logger,
       shuttingDown: false,
       live: new Set(),
       readAhead: new ReadAhead(registry, READ_AHEAD_CHUNKS_MAX, READ_AHEAD_LIFETIME_MS),
+      served,
       recentBudget: new RecentBudget(RECENT_BYTES_MAX),
     };
     const server = createServer(
@@ -189,6 +227,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
     baseUrl = url;
     subscriptions.start();
+    served.start();
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
@@ -211,7 +250,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return stopping;
     };
     logger.info({ url, dir: options.dir, streams: registry.size }, "serving");
-    return { url, journal, server, stop };
+    return { url, journal, server, outboxes: served.outboxes, mirrors: served.mirrors, stop };
   } catch (err) {
     await journal.close().catch(() => undefined);
     throw err;
