@@ -159,19 +159,20 @@ export async function request(
   classify: (status: number, answer: () => UpstreamAnswer) => Outcome,
 ): Promise<Outcome> {
   if (signal.aborted) return { kind: "retry", error: "aborted before sending" };
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const both = AbortSignal.any([signal, deadline]);
+  // The deadline is the pool's headers and body timeouts (one timer each inside undici);
+  // a per-request AbortSignal.timeout halved the request rate (measured).
   try {
     const response = await pool.request({
       method: options.method as "POST",
       path: options.path,
       headers: options.headers,
       body: options.body === undefined ? null : options.body,
-      signal: both,
+      signal,
     });
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    const status = response.statusCode;
+    if (status >= 200 && status < 300) {
+      await response.body.dump();
+      return classify(status, () => ({ status, headers: {}, body: "" }));
     }
     // Only the first bytes are kept; the rest is read and dropped (bounded), so the connection
     // is reused.
@@ -186,15 +187,21 @@ export async function request(
       }
     }
     const text = Buffer.concat(chunks).toString("utf8");
-    return classify(response.statusCode, () => ({
-      status: response.statusCode,
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    }
+    return classify(status, () => ({
+      status,
       headers,
       body: text.slice(0, ANSWER_BODY_CHARS_MAX),
     }));
   } catch (err) {
     if (signal.aborted) return { kind: "retry", error: "aborted (the outbox is stopping)" };
-    if (deadline.aborted) return { kind: "retry", error: `timed out after ${timeoutMs} ms` };
     const error = err as { code?: string; message?: string };
+    if (error.code === "UND_ERR_HEADERS_TIMEOUT" || error.code === "UND_ERR_BODY_TIMEOUT") {
+      return { kind: "retry", error: `timed out after ${timeoutMs} ms` };
+    }
     return {
       kind: "retry",
       error: `${error.code ?? "network error"}: ${error.message ?? String(err)}`,

@@ -78,6 +78,8 @@ interface ResolutionRecord {
 
 type LogRecord =
   | { t: "d"; e: number }
+  /** Several delivered entries, logged together (at most every LOG_BATCH_MS). */
+  | { t: "D"; e: number[] }
   | { t: "f"; e: number; n: number; err: string; at: number }
   | { t: "q"; e: number; k: string; q: number }
   /** Resolved without delivery (moved to held): the held record may be trimmed later. */
@@ -94,6 +96,15 @@ export const OUTBOX_PREFIX = "__outbox/";
 const CONSUMER = "delivery";
 /** A snapshot is written (and the log trimmed before it) after this many log records. */
 const SNAPSHOT_EVERY = 4096;
+/** Memory for bodies of pending entries (kept at enqueue, or read ahead). */
+const BODY_CACHE_BYTES_MAX = 16 * 1024 * 1024;
+/** Delivered entries are logged in one record per this interval (or this many entries). */
+const LOG_BATCH_MS = 20;
+const LOG_BATCH_ENTRIES = 1024;
+/** The low-water mark is stored at most this often (each store is a synced write). */
+const ACK_INTERVAL_MS = 50;
+/** Records one read ahead goes through at most. */
+const READ_AHEAD_RECORDS = 4096;
 /** Held answers keep at most this many header bytes. */
 const ANSWER_HEADER_BYTES_MAX = 4096;
 
@@ -117,6 +128,13 @@ export class OutboxStore {
   private readonly nextSequence = new Map<string, number>();
   /** Entries above the mark that are resolved (for snapshots). */
   private readonly resolved = new Set<number>();
+  /** Bodies of pending entries kept in memory (bounded), by seq. */
+  private readonly bodies = new Map<number, Uint8Array>();
+  private bodyBytes = 0;
+  private reading: Promise<void> | undefined;
+  private deliveredUnlogged: number[] = [];
+  private logTimer: NodeJS.Timeout | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
   private mark: number;
   private ackedMark: number;
   private acking: Promise<void> | undefined;
@@ -176,10 +194,12 @@ export class OutboxStore {
         this.logRecordsSinceSnapshot = 0;
       } else if (entry.t === "x") {
         this.resolved.add(entry.e);
-      } else if (entry.t === "d") {
-        this.resolved.add(entry.e);
-        const sequence = assigned.get(entry.e);
-        if (sequence !== undefined) this.nextSequence.set(sequence.k, sequence.q + 1);
+      } else if (entry.t === "d" || entry.t === "D") {
+        for (const seq of entry.t === "d" ? [entry.e] : entry.e) {
+          this.resolved.add(seq);
+          const sequence = assigned.get(seq);
+          if (sequence !== undefined) this.nextSequence.set(sequence.k, sequence.q + 1);
+        }
       } else if (entry.t === "f") {
         failures.set(entry.e, { n: entry.n, err: entry.err, at: entry.at });
       } else if (entry.t === "q") {
@@ -248,6 +268,8 @@ export class OutboxStore {
   /** Appends an entry; resolves once it is durable (not yet pending: the caller adds it). */
   async append(meta: EntryMeta, body: Uint8Array): Promise<PendingEntry> {
     const { seq } = await this.entries.append(body, { attributes: encodeMeta(meta) });
+    // A copy: the caller may reuse its buffer once the append has resolved.
+    this.keepBody(seq, Buffer.from(body));
     const entry: PendingEntry = {
       seq,
       id: meta.id ?? String(seq),
@@ -262,11 +284,54 @@ export class OutboxStore {
     return entry;
   }
 
+  /**
+   * The body of a pending entry: from memory when it is there (kept at enqueue, within a
+   * budget), else read from the journal together with the bodies of the pending entries after
+   * it, in one pass (entries go out roughly in seq order; a read per entry would cost an index
+   * lookup and a file open each).
+   */
   async body(entry: PendingEntry): Promise<Uint8Array> {
+    const cached = this.bodies.get(entry.seq);
+    if (cached !== undefined) return cached;
+    this.reading ??= this.readAhead(entry.seq).finally(() => {
+      this.reading = undefined;
+    });
+    await this.reading;
+    const read = this.bodies.get(entry.seq);
+    if (read !== undefined) return read;
+    // Another read ahead was under way from elsewhere: read this one alone.
     for await (const record of this.entries.read({ after: entry.seq - 1, limit: 1 })) {
       return record.payload;
     }
     throw new Error(`outbox ${this.name}: the body of entry ${entry.id} is missing`);
+  }
+
+  private async readAhead(from: number): Promise<void> {
+    let records = 0;
+    for await (const record of this.entries.read({ after: from - 1 })) {
+      if (this.pending.has(record.seq) && !this.bodies.has(record.seq)) {
+        if (!this.keepBody(record.seq, record.payload) && record.seq !== from) return;
+        if (record.seq === from && !this.bodies.has(from)) {
+          this.bodies.set(from, record.payload); // always keep the one asked for
+          this.bodyBytes += record.payload.byteLength;
+        }
+      }
+      if (++records >= READ_AHEAD_RECORDS) return;
+    }
+  }
+
+  private keepBody(seq: number, body: Uint8Array): boolean {
+    if (this.bodyBytes + body.byteLength > BODY_CACHE_BYTES_MAX) return false;
+    this.bodies.set(seq, body);
+    this.bodyBytes += body.byteLength;
+    return true;
+  }
+
+  private dropBody(seq: number): void {
+    const body = this.bodies.get(seq);
+    if (body === undefined) return;
+    this.bodies.delete(seq);
+    this.bodyBytes -= body.byteLength;
   }
 
   async heldBody(held: HeldEntry): Promise<Uint8Array> {
@@ -292,13 +357,29 @@ export class OutboxStore {
     return q;
   }
 
-  /** The upstream has the entry. Logged in the background: delivery does not wait for it. */
+  /**
+   * The upstream has the entry. Logged in the background, many entries to a record, at most
+   * every LOG_BATCH_MS: a crash can forget the last few, which are then sent again under the
+   * same idempotency key (or producer sequence) and dropped by the upstream as duplicates.
+   */
   delivered(entry: PendingEntry, key: string): void {
     this.pending.delete(entry.seq);
+    this.dropBody(entry.seq);
     this.resolved.add(entry.seq);
     if (entry.sequence !== null) this.nextSequence.set(key, entry.sequence + 1);
-    this.track(this.appendLog({ t: "d", e: entry.seq }));
+    this.deliveredUnlogged.push(entry.seq);
+    if (this.deliveredUnlogged.length >= LOG_BATCH_ENTRIES) this.logDelivered();
+    else this.logTimer ??= setTimeout(() => this.logDelivered(), LOG_BATCH_MS);
     this.advanceMark();
+  }
+
+  private logDelivered(): void {
+    clearTimeout(this.logTimer);
+    this.logTimer = undefined;
+    if (this.deliveredUnlogged.length === 0) return;
+    const e = this.deliveredUnlogged;
+    this.deliveredUnlogged = [];
+    this.track(this.appendLog(e.length === 1 ? { t: "d", e: e[0]! } : { t: "D", e }));
   }
 
   /** A counted failed attempt (so `attemptsMax` holds across restarts). */
@@ -335,6 +416,7 @@ export class OutboxStore {
     });
     // Also in the log, which outlives the held record once it is retried or discarded.
     this.pending.delete(entry.seq);
+    this.dropBody(entry.seq);
     this.resolved.add(entry.seq);
     await this.appendLog({ t: "x", e: entry.seq });
     const held: HeldEntry = {
@@ -366,6 +448,12 @@ export class OutboxStore {
 
   /** Waits for background log writes and the mark's acknowledgement. */
   async flush(): Promise<void> {
+    this.logDelivered();
+    if (this.ackTimer !== undefined) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+      this.ackMark();
+    }
     while (this.writes.size > 0 || this.acking !== undefined || this.snapshotting !== undefined) {
       await Promise.allSettled([...this.writes, this.acking, this.snapshotting]);
     }
@@ -393,7 +481,9 @@ export class OutboxStore {
   }
 
   private ackMark(): void {
-    if (this.acking !== undefined || this.ackedMark >= this.mark) return;
+    if (this.acking !== undefined || this.ackTimer !== undefined || this.ackedMark >= this.mark) {
+      return;
+    }
     const target = this.mark;
     const run = async (): Promise<boolean> => {
       try {
@@ -407,7 +497,13 @@ export class OutboxStore {
     };
     this.acking = run().then((ok) => {
       this.acking = undefined;
-      if (ok) this.ackMark();
+      // The next store waits a little, so a busy outbox syncs the mark ~20 times a second.
+      if (ok && this.ackedMark < this.mark) {
+        this.ackTimer ??= setTimeout(() => {
+          this.ackTimer = undefined;
+          this.ackMark();
+        }, ACK_INTERVAL_MS);
+      }
     });
   }
 

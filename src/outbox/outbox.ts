@@ -105,7 +105,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class Outbox {
   private readonly scheduler = new KeyScheduler();
-  private readonly inFlight = new Map<PendingEntry, AbortController>();
+  /** Attempts in flight, with the signal each was given (aborted when `stop` runs out of time). */
+  private readonly inFlight = new Map<PendingEntry, AbortSignal>();
+  /** One controller for every attempt started between `start` and `stop` (one per attempt cost
+   * a measurable share of the delivery rate). */
+  private controller = new AbortController();
   private readonly clock: () => number;
   private readonly backoff: Backoff;
   private running = false;
@@ -203,6 +207,7 @@ export class Outbox {
     this.checkOpen();
     if (this.running) return;
     this.running = true;
+    if (this.controller.signal.aborted) this.controller = new AbortController();
     this.pump();
   }
 
@@ -220,7 +225,7 @@ export class Outbox {
         setTimeout(() => resolve("timeout"), timeoutMs).unref();
       });
       if ((await Promise.race([settled, timer])) === "timeout") {
-        for (const controller of this.inFlight.values()) controller.abort();
+        this.controller.abort();
         await settled;
       }
     }
@@ -378,8 +383,8 @@ export class Outbox {
   }
 
   private async attempt(key: string, entry: PendingEntry, probe: boolean): Promise<void> {
-    const controller = new AbortController();
-    this.inFlight.set(entry, controller);
+    const signal = this.controller.signal;
+    this.inFlight.set(entry, signal);
     this.counts.attempts++;
     let outcome: Outcome;
     try {
@@ -399,14 +404,14 @@ export class Outbox {
           source: this.store.instance,
           attempt: entry.attempts + 1,
         },
-        controller.signal,
+        signal,
       );
     } catch (err) {
       // A local failure (reading the body, storing the sequence): try again later.
       outcome = { kind: "retry", error: `local: ${String(err)}` };
     }
     try {
-      await this.settle(key, entry, outcome, probe, controller.signal.aborted);
+      await this.settle(key, entry, outcome, probe, signal.aborted);
     } catch (err) {
       // Storing the outcome failed (e.g. a full disk): the entry stays pending and is tried
       // again; the upstream's duplicate detection covers a repeat.

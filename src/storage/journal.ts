@@ -343,13 +343,14 @@ export class Journal {
   }
 
   private async closeAll(): Promise<void> {
-    this.closed = true;
-    // Outboxes first: they finish attempts in flight and write their state to streams.
+    // Outboxes and mirrors first, while the journal still takes writes: they finish attempts
+    // in flight and write their state (delivered entries, positions) to their streams.
     const outboxes = await Promise.allSettled(this.outboxes.values());
     for (const opened of outboxes) {
       if (opened.status === "fulfilled") await opened.value.close().catch(() => undefined);
     }
     for (const mirror of this.mirrors) await mirror.stop().catch(() => undefined);
+    this.closed = true;
     this.maintenance.stop();
     await Promise.allSettled([...this.opening.values()]);
     const failures: unknown[] = [];
