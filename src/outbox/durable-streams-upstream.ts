@@ -11,8 +11,7 @@
  *   408, 425, 429, 5xx, network        retry
  */
 import { Pool } from "undici";
-import { InvalidArgumentError } from "../errors.js";
-import { classifyFailure, request } from "./http-upstream.js";
+import { bearer, classifyFailure, parseBaseUrl, positive, request } from "./http-request.js";
 import type { Delivery, Outcome, Upstream } from "./upstream.js";
 
 export interface DurableStreamsUpstreamOptions {
@@ -36,26 +35,14 @@ export class DurableStreamsUpstream implements Upstream {
   private readonly createContentType: string | undefined;
 
   constructor(options: DurableStreamsUpstreamOptions) {
-    let url: URL;
-    try {
-      url = new URL(options.baseUrl);
-    } catch {
-      throw new InvalidArgumentError(`baseUrl is not a URL: ${JSON.stringify(options.baseUrl)}`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new InvalidArgumentError(`baseUrl must be http or https, got ${url.protocol}`);
-    }
-    this.basePath = url.pathname.replace(/\/+$/, "");
-    this.description = `durable-streams ${url.origin}${this.basePath}`;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
-    if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs < 1) {
-      throw new InvalidArgumentError(`timeoutMs must be a positive integer, got ${this.timeoutMs}`);
-    }
-    this.authorization =
-      options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+    const { origin, basePath } = parseBaseUrl(options.baseUrl);
+    this.basePath = basePath;
+    this.description = `durable-streams ${origin}${basePath}`;
+    this.timeoutMs = positive(options.timeoutMs, 30_000, "timeoutMs");
+    this.authorization = bearer(options.token);
     this.createContentType = options.createContentType;
-    this.pool = new Pool(url.origin, {
-      connections: options.connections ?? 8,
+    this.pool = new Pool(origin, {
+      connections: positive(options.connections, 8, "connections"),
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });

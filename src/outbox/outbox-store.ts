@@ -23,88 +23,30 @@
  */
 import type { Journal } from "../storage/journal.js";
 import type { Stream } from "../storage/stream.js";
-import { decodeMeta, type EntryMeta, encodeMeta } from "./entry.js";
+import { BodyCache } from "./body-cache.js";
+import { type EntryMeta, encodeMeta } from "./entry.js";
+import type {
+  HeldEntry,
+  HeldKind,
+  HeldRecord,
+  LogRecord,
+  PendingEntry,
+  ResolutionRecord,
+} from "./outbox-records.js";
+import { recoverOutbox } from "./outbox-recovery.js";
 import type { UpstreamAnswer } from "./upstream.js";
 
-export interface PendingEntry {
-  /** Seq of the entry's record in the entries stream. */
-  seq: number;
-  id: string;
-  meta: EntryMeta;
-  bodyBytes: number;
-  /** Failed attempts counted against `attemptsMax` (not those made while the upstream was down). */
-  attempts: number;
-  lastError: string | null;
-  lastErrorAt: number | null;
-  /** The entry's sequence within its key, for a sequenced upstream (fixed at first attempt). */
-  sequence: number | null;
-}
-
-export type HeldKind = "conflict" | "dead";
-
-export interface HeldEntry {
-  /** Seq of the held record. */
-  heldSeq: number;
-  kind: HeldKind;
-  id: string;
-  /** Seq of the entry it was moved from. */
-  entrySeq: number;
-  meta: EntryMeta;
-  reason: string;
-  answer: UpstreamAnswer | null;
-  attempts: number;
-  heldAt: number;
-  bodyBytes: number;
-}
-
-interface HeldRecord {
-  t: "h";
-  kind: HeldKind;
-  e: number;
-  id: string;
-  meta: EntryMeta;
-  reason: string;
-  answer: UpstreamAnswer | null;
-  attempts: number;
-  at: number;
-}
-
-interface ResolutionRecord {
-  t: "r";
-  h: number;
-  action: "retry" | "discard";
-  at: number;
-}
-
-type LogRecord =
-  | { t: "d"; e: number }
-  /** Several delivered entries, logged together (at most every LOG_BATCH_MS). */
-  | { t: "D"; e: number[] }
-  | { t: "f"; e: number; n: number; err: string; at: number }
-  | { t: "q"; e: number; k: string; q: number }
-  /** Resolved without delivery (moved to held): the held record may be trimmed later. */
-  | { t: "x"; e: number }
-  | {
-      t: "s";
-      done: number[];
-      f: Array<[number, number, string, number]>;
-      q: Array<[number, string, number]>;
-      next: Array<[string, number]>;
-    };
+export type { HeldEntry, HeldKind, PendingEntry } from "./outbox-records.js";
 
 export const OUTBOX_PREFIX = "__outbox/";
 const CONSUMER = "delivery";
 /** A snapshot is written (and the log trimmed before it) after this many log records. */
 const SNAPSHOT_EVERY = 4096;
-/** Memory for bodies of pending entries (kept at enqueue, or read ahead). */
-const BODY_CACHE_BYTES_MAX = 16 * 1024 * 1024;
 /** Delivered entries are logged in one record per this interval (or this many entries). */
 const LOG_BATCH_MS = 20;
 const LOG_BATCH_ENTRIES = 1024;
 /** The low-water mark is stored at most this often (each store is a synced write). */
 const ACK_INTERVAL_MS = 50;
-/** Records one read ahead goes through at most. */
-const READ_AHEAD_RECORDS = 4096;
 /** Held answers keep at most this many header bytes. */
 const ANSWER_HEADER_BYTES_MAX = 4096;
 
@@ -128,10 +70,7 @@ export class OutboxStore {
   private readonly nextSequence = new Map<string, number>();
   /** Entries above the mark that are resolved (for snapshots). */
   private readonly resolved = new Set<number>();
-  /** Bodies of pending entries kept in memory (bounded), by seq. */
-  private readonly bodies = new Map<number, Uint8Array>();
-  private bodyBytes = 0;
-  private reading: Promise<void> | undefined;
+  private readonly bodies: BodyCache;
   private deliveredUnlogged: number[] = [];
   private logTimer: NodeJS.Timeout | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
@@ -153,6 +92,7 @@ export class OutboxStore {
   ) {
     this.mark = entries.consumer(CONSUMER).position;
     this.ackedMark = this.mark;
+    this.bodies = new BodyCache(entries, this.pending);
   }
 
   /** Opens (or creates, on a writable journal) an outbox's streams and recovers its state. */
@@ -176,88 +116,14 @@ export class OutboxStore {
   }
 
   private async recover(readOnly: boolean): Promise<void> {
-    // 1. The log: what is resolved above the mark, counted attempts, sequences.
-    const failures = new Map<number, { n: number; err: string; at: number }>();
-    const assigned = new Map<number, { k: string; q: number }>();
-    for await (const record of this.log.read()) {
-      const entry = JSON.parse(Buffer.from(record.payload).toString("utf8")) as LogRecord;
-      this.logRecordsSinceSnapshot++;
-      if (entry.t === "s") {
-        this.resolved.clear();
-        failures.clear();
-        assigned.clear();
-        this.nextSequence.clear();
-        for (const seq of entry.done) this.resolved.add(seq);
-        for (const [seq, n, err, at] of entry.f) failures.set(seq, { n, err, at });
-        for (const [seq, k, q] of entry.q) assigned.set(seq, { k, q });
-        for (const [k, next] of entry.next) this.nextSequence.set(k, next);
-        this.logRecordsSinceSnapshot = 0;
-      } else if (entry.t === "x") {
-        this.resolved.add(entry.e);
-      } else if (entry.t === "d" || entry.t === "D") {
-        for (const seq of entry.t === "d" ? [entry.e] : entry.e) {
-          this.resolved.add(seq);
-          const sequence = assigned.get(seq);
-          if (sequence !== undefined) this.nextSequence.set(sequence.k, sequence.q + 1);
-        }
-      } else if (entry.t === "f") {
-        failures.set(entry.e, { n: entry.n, err: entry.err, at: entry.at });
-      } else if (entry.t === "q") {
-        assigned.set(entry.e, { k: entry.k, q: entry.q });
-      }
-    }
-    // 2. Held entries: open ones, and the entries they resolve.
-    const heldBySeq = new Map<number, HeldEntry>();
-    for await (const record of this.heldStream.read()) {
-      const attributes = record.attributes;
-      if (attributes === undefined) continue;
-      const item = JSON.parse(Buffer.from(attributes).toString("utf8")) as
-        | HeldRecord
-        | ResolutionRecord;
-      if (item.t === "h") {
-        this.resolved.add(item.e);
-        heldBySeq.set(record.seq, {
-          heldSeq: record.seq,
-          kind: item.kind,
-          id: item.id,
-          entrySeq: item.e,
-          meta: item.meta,
-          reason: item.reason,
-          answer: item.answer,
-          attempts: item.attempts,
-          heldAt: item.at,
-          bodyBytes: record.payload.byteLength,
-        });
-      } else {
-        heldBySeq.delete(item.h);
-      }
-    }
-    // 3. The entries above the mark that are not resolved are pending.
-    const unrecordedRetries: number[] = [];
-    for await (const record of this.entries.read({ after: this.mark })) {
-      const meta = decodeMeta(record.attributes);
-      if (meta === undefined) continue; // not an entry (cannot happen unless written by hand)
-      if (meta.retryOf !== null && heldBySeq.has(meta.retryOf)) {
-        heldBySeq.delete(meta.retryOf); // retried, but the resolution was not written
-        unrecordedRetries.push(meta.retryOf);
-      }
-      if (this.resolved.has(record.seq)) continue;
-      const failure = failures.get(record.seq);
-      const sequence = assigned.get(record.seq);
-      this.pending.set(record.seq, {
-        seq: record.seq,
-        id: meta.id ?? String(record.seq),
-        meta,
-        bodyBytes: record.payload.byteLength,
-        attempts: failure?.n ?? 0,
-        lastError: failure?.err ?? null,
-        lastErrorAt: failure?.at ?? null,
-        sequence: sequence?.q ?? null,
-      });
-    }
-    for (const held of heldBySeq.values()) this.held.set(held.id, held);
+    const state = await recoverOutbox(this.entries, this.log, this.heldStream, this.mark);
+    for (const [seq, entry] of state.pending) this.pending.set(seq, entry);
+    for (const [id, held] of state.held) this.held.set(id, held);
+    for (const seq of state.resolved) this.resolved.add(seq);
+    for (const [key, next] of state.nextSequence) this.nextSequence.set(key, next);
+    this.logRecordsSinceSnapshot = state.logRecordsSinceSnapshot;
     if (readOnly) return;
-    for (const heldSeq of unrecordedRetries) await this.resolveHeld(heldSeq, "retry");
+    for (const heldSeq of state.unrecordedRetries) await this.resolveHeld(heldSeq, "retry");
     this.advanceMark();
   }
 
@@ -269,7 +135,7 @@ export class OutboxStore {
   async append(meta: EntryMeta, body: Uint8Array): Promise<PendingEntry> {
     const { seq } = await this.entries.append(body, { attributes: encodeMeta(meta) });
     // A copy: the caller may reuse its buffer once the append has resolved.
-    this.keepBody(seq, Buffer.from(body));
+    this.bodies.keep(seq, Buffer.from(body));
     const entry: PendingEntry = {
       seq,
       id: meta.id ?? String(seq),
@@ -284,54 +150,9 @@ export class OutboxStore {
     return entry;
   }
 
-  /**
-   * The body of a pending entry: from memory when it is there (kept at enqueue, within a
-   * budget), else read from the journal together with the bodies of the pending entries after
-   * it, in one pass (entries go out roughly in seq order; a read per entry would cost an index
-   * lookup and a file open each).
-   */
-  async body(entry: PendingEntry): Promise<Uint8Array> {
-    const cached = this.bodies.get(entry.seq);
-    if (cached !== undefined) return cached;
-    this.reading ??= this.readAhead(entry.seq).finally(() => {
-      this.reading = undefined;
-    });
-    await this.reading;
-    const read = this.bodies.get(entry.seq);
-    if (read !== undefined) return read;
-    // Another read ahead was under way from elsewhere: read this one alone.
-    for await (const record of this.entries.read({ after: entry.seq - 1, limit: 1 })) {
-      return record.payload;
-    }
-    throw new Error(`outbox ${this.name}: the body of entry ${entry.id} is missing`);
-  }
-
-  private async readAhead(from: number): Promise<void> {
-    let records = 0;
-    for await (const record of this.entries.read({ after: from - 1 })) {
-      if (this.pending.has(record.seq) && !this.bodies.has(record.seq)) {
-        if (!this.keepBody(record.seq, record.payload) && record.seq !== from) return;
-        if (record.seq === from && !this.bodies.has(from)) {
-          this.bodies.set(from, record.payload); // always keep the one asked for
-          this.bodyBytes += record.payload.byteLength;
-        }
-      }
-      if (++records >= READ_AHEAD_RECORDS) return;
-    }
-  }
-
-  private keepBody(seq: number, body: Uint8Array): boolean {
-    if (this.bodyBytes + body.byteLength > BODY_CACHE_BYTES_MAX) return false;
-    this.bodies.set(seq, body);
-    this.bodyBytes += body.byteLength;
-    return true;
-  }
-
-  private dropBody(seq: number): void {
-    const body = this.bodies.get(seq);
-    if (body === undefined) return;
-    this.bodies.delete(seq);
-    this.bodyBytes -= body.byteLength;
+  /** The body of a pending entry (from memory, or read ahead from the journal). */
+  body(entry: PendingEntry): Promise<Uint8Array> {
+    return this.bodies.get(entry);
   }
 
   async heldBody(held: HeldEntry): Promise<Uint8Array> {
@@ -364,7 +185,7 @@ export class OutboxStore {
    */
   delivered(entry: PendingEntry, key: string): void {
     this.pending.delete(entry.seq);
-    this.dropBody(entry.seq);
+    this.bodies.drop(entry.seq);
     this.resolved.add(entry.seq);
     if (entry.sequence !== null) this.nextSequence.set(key, entry.sequence + 1);
     this.deliveredUnlogged.push(entry.seq);
@@ -416,7 +237,7 @@ export class OutboxStore {
     });
     // Also in the log, which outlives the held record once it is retried or discarded.
     this.pending.delete(entry.seq);
-    this.dropBody(entry.seq);
+    this.bodies.drop(entry.seq);
     this.resolved.add(entry.seq);
     await this.appendLog({ t: "x", e: entry.seq });
     const held: HeldEntry = {
