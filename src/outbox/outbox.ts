@@ -309,9 +309,6 @@ export function checkName(name: string): void {
   }
 }
 
-  return value;
-}
-
 /** An upstream for an outbox opened only to inspect or manage it (never started). */
 export const NO_UPSTREAM: Upstream = {
   description: "none (opened to inspect or manage)",
