@@ -14,12 +14,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool } from "undici";
 import { HttpUpstream, Journal } from "../src/index.js";
-import { fmt, payload, saveResults, settle, table } from "./lib.js";
+import { fmt, freePort, payload, saveResults, settle, table } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
 const ENTRIES = quick ? 5_000 : 20_000;
@@ -27,14 +26,6 @@ const ROUNDS = quick ? 2 : 3;
 const RECOVERY_ENTRIES = quick ? 20_000 : 100_000;
 const CONCURRENCY = 8;
 const root = mkdtempSync(join(tmpdir(), "tidemark-bench-outbox-"));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startUpstream(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["bench/children/accept-all.mjs", String(port)], {

@@ -6,12 +6,12 @@
  * land there.
  */
 import { mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HttpUpstream, Journal } from "../../src/index.js";
 import { type Child, spawnChild } from "../support/child.js";
 import { type Chaos, readApplied } from "../support/flaky-upstream.js";
+import { freePort } from "../support/free-port.js";
 import { rng } from "../support/sim-disk.js";
 import { tempDir } from "../support/tmp-dir.js";
 
@@ -26,14 +26,6 @@ const CHAOS: Chaos = {
   slowMs: 500,
   lostAnswer: 0.08,
 };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("outbox crash: SIGKILL of the delivering process and of the upstream", () => {
   it(`applies every entry exactly once over ${KILLS} kills, and holds exactly the conflicts and rejections`, async () => {

@@ -6,12 +6,12 @@
  */
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createServer as createNetServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { DurableStreamsUpstream, Journal } from "../../src/index.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
 import { spawnChild } from "../support/child.js";
 import { readApplied, startFlakyUpstream } from "../support/flaky-upstream.js";
+import { freePort } from "../support/free-port.js";
 import { startServerProcess } from "../support/server-process.js";
 import { memoryLogger } from "../support/silent-logger.js";
 import { rng } from "../support/sim-disk.js";
@@ -235,11 +235,3 @@ describe("outboxes and mirrors run by tidemark serve", () => {
     expect(await copy.text()).toBe("abc");
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
