@@ -5,6 +5,7 @@
  * each: 1.9k entries/s against 5k with the cache, measured). Bodies are read when they are sent,
  * never all held: a pending entry costs its metadata in memory, not its body.
  */
+import { CorruptError } from "../errors.js";
 import type { Stream } from "../storage/stream.js";
 import type { PendingEntry } from "./outbox-records.js";
 
@@ -36,7 +37,10 @@ export class BodyCache {
     for await (const record of this.entries.read({ after: entry.seq - 1, limit: 1 })) {
       return record.payload;
     }
-    throw new Error(`the body of outbox entry ${entry.id} is missing`);
+    throw new CorruptError(`the body of outbox entry ${entry.id} is missing`, {
+      stream: this.entries.name,
+      firstSeqLost: entry.seq,
+    });
   }
 
   /** Keeps a body if the budget allows; false if it did not. */

@@ -81,13 +81,15 @@ export class Dispatcher {
     this.clearTimer();
     if (this.inFlight.size === 0) return;
     const settled = this.whenNothingInFlight();
-    const timer = new Promise<"timeout">((resolve) => {
-      setTimeout(() => resolve("timeout"), timeoutMs).unref();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
-    if ((await Promise.race([settled, timer])) === "timeout") {
+    if ((await Promise.race([settled, timeout])) === "timeout") {
       this.controller.abort();
       await settled;
     }
+    clearTimeout(timer);
   }
 
   /** Resolves when nothing is pending or in flight (at once if so now). */
@@ -152,8 +154,14 @@ export class Dispatcher {
         signal,
       );
     } catch (err) {
-      // A local failure (reading the body, storing the sequence): try again later.
-      outcome = { kind: "retry", error: `local: ${String(err)}` };
+      // A local failure (reading the body, storing the sequence): nothing was sent, so it says
+      // nothing of the upstream or the entry. Try again later.
+      this.noteError(`local: ${String(err)}`, entry.id);
+      this.inFlight.delete(entry);
+      this.scheduler.later(key, this.clock() + backoffMs(this.backoff, 2));
+      this.pump();
+      this.checkIdle();
+      return;
     }
     try {
       await this.settle(key, entry, outcome, probe, signal.aborted);
@@ -209,10 +217,14 @@ export class Dispatcher {
     }
     // Failures while the upstream is down do not count against the entry. No answer, or a
     // 502-504, says the upstream as a whole is in trouble; any other 5xx (or 408, 425) is about
-    // this entry: it counts, and does not mark the upstream down.
+    // this entry: it counts, and does not mark the upstream down. On a sequenced upstream every
+    // failure is recorded (an unclear outcome decides whether the sequence may be reused, see
+    // OutboxStore.hold), and none gives up on the entry: a dead letter there could only come
+    // from a definite refusal.
     const wasDown = this.health.down || probe;
     this.health.failed(now, outcome.status);
-    if (!wasDown) {
+    if (this.upstream.sequenced) this.store.failed(entry, outcome.error, now);
+    else if (!wasDown) {
       this.store.failed(entry, outcome.error, now);
       const tooOld =
         this.settings.ageMsMax !== undefined &&
@@ -225,8 +237,9 @@ export class Dispatcher {
         return;
       }
     }
+    // Retry-After is honoured as a floor: a "0" (or a date in the past) still waits the backoff.
     const wait = Math.min(
-      outcome.retryAfterMs ?? backoffMs(this.backoff, Math.max(entry.attempts, 1)),
+      Math.max(outcome.retryAfterMs ?? 0, backoffMs(this.backoff, Math.max(entry.attempts, 1))),
       this.backoff.maxMs,
     );
     this.scheduler.later(key, now + wait);
@@ -239,7 +252,7 @@ export class Dispatcher {
     reason: string,
     answer: UpstreamAnswer | null,
   ): Promise<void> {
-    await this.store.hold(entry, kind, reason, answer, this.clock());
+    await this.store.hold(entry, key, kind, reason, answer, this.clock());
     this.scheduler.settled(key);
     this.logger?.warn(
       { outbox: this.name, entry: entry.id, kind, reason, status: answer?.status },

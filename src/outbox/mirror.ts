@@ -212,16 +212,19 @@ export class Mirror {
       this.failedAttempts++;
       this.note(outcome.error);
       if (signal.aborted) return false;
+      // Retry-After as a floor: a "0" still waits the backoff.
       const wait = Math.min(
-        outcome.retryAfterMs ?? backoffMs(this.backoff, failures),
+        Math.max(outcome.retryAfterMs ?? 0, backoffMs(this.backoff, failures)),
         this.backoff.maxMs,
       );
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        signal.addEventListener("abort", () => {
+        const done = () => {
           clearTimeout(timer);
+          signal.removeEventListener("abort", done);
           resolve();
-        });
+        };
+        const timer = setTimeout(done, wait);
+        signal.addEventListener("abort", done, { once: true });
       });
       if (signal.aborted) return false;
     }

@@ -37,6 +37,8 @@ export interface HeldEntry {
 
 export interface HeldRecord {
   t: "h";
+  /** The entry's sequence, for a sequenced upstream. */
+  q?: number | null;
   kind: HeldKind;
   e: number;
   id: string;
@@ -60,11 +62,13 @@ export type LogRecord =
   | { t: "D"; e: number[] }
   | { t: "f"; e: number; n: number; err: string; at: number }
   | { t: "q"; e: number; k: string; q: number }
-  /** Resolved without delivery (moved to held): the held record may be trimmed later. */
-  | { t: "x"; e: number }
+  /** Resolved without delivery (moved to held): the held record may be trimmed later. With
+   * `k` and `n`: the next sequence of key `k` is `n` (its sequence may have been applied). */
+  | { t: "x"; e: number; k?: string; n?: number }
   | {
       t: "s";
-      done: number[];
+      /** Resolved entries above the mark, as [first, last] ranges (or single seqs). */
+      done: Array<number | [number, number]>;
       f: Array<[number, number, string, number]>;
       q: Array<[number, string, number]>;
       next: Array<[string, number]>;

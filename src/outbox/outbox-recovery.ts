@@ -13,12 +13,15 @@ import type {
   PendingEntry,
   ResolutionRecord,
 } from "./outbox-records.js";
+import { SeqRanges } from "./seq-ranges.js";
 
 export interface RecoveredOutbox {
   pending: Map<number, PendingEntry>;
   held: Map<string, HeldEntry>;
   /** Entries above the mark that are resolved. */
-  resolved: Set<number>;
+  resolved: SeqRanges;
+  /** The last entry seq. */
+  highestSeq: number;
   nextSequence: Map<string, number>;
   logRecordsSinceSnapshot: number;
   /** Held records a pending entry retries, whose resolution was never written. */
@@ -34,7 +37,8 @@ export async function recoverOutbox(
   const out: RecoveredOutbox = {
     pending: new Map(),
     held: new Map(),
-    resolved: new Set(),
+    resolved: new SeqRanges(),
+    highestSeq: entries.info().lastSeq,
     nextSequence: new Map(),
     logRecordsSinceSnapshot: 0,
     unrecordedRetries: [],
@@ -46,17 +50,17 @@ export async function recoverOutbox(
     const entry = JSON.parse(Buffer.from(record.payload).toString("utf8")) as LogRecord;
     out.logRecordsSinceSnapshot++;
     if (entry.t === "s") {
-      out.resolved.clear();
+      out.resolved = SeqRanges.from(entry.done);
       failures.clear();
       assigned.clear();
       out.nextSequence.clear();
-      for (const seq of entry.done) out.resolved.add(seq);
       for (const [seq, n, err, at] of entry.f) failures.set(seq, { n, err, at });
       for (const [seq, k, q] of entry.q) assigned.set(seq, { k, q });
       for (const [k, next] of entry.next) out.nextSequence.set(k, next);
       out.logRecordsSinceSnapshot = 0;
     } else if (entry.t === "x") {
       out.resolved.add(entry.e);
+      if (entry.k !== undefined && entry.n !== undefined) out.nextSequence.set(entry.k, entry.n);
     } else if (entry.t === "d" || entry.t === "D") {
       for (const seq of entry.t === "d" ? [entry.e] : entry.e) {
         out.resolved.add(seq);
@@ -79,6 +83,11 @@ export async function recoverOutbox(
       | ResolutionRecord;
     if (item.t === "h") {
       out.resolved.add(item.e);
+      if (item.q !== undefined && item.q !== null && item.attempts > 0) {
+        // Its sequence may have been applied: never given to another entry (see hold()).
+        const key = item.meta.target;
+        out.nextSequence.set(key, Math.max(out.nextSequence.get(key) ?? 0, item.q + 1));
+      }
       heldBySeq.set(record.seq, {
         heldSeq: record.seq,
         kind: item.kind,

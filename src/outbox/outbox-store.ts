@@ -21,6 +21,8 @@
  * - retried from held: the new entry names the held record it retries (`retryOf`), so a crash
  *   before the resolution record is written still resolves it at recovery.
  */
+
+import { CorruptError } from "../errors.js";
 import type { Journal } from "../storage/journal.js";
 import type { Stream } from "../storage/stream.js";
 import { BodyCache } from "./body-cache.js";
@@ -34,6 +36,7 @@ import type {
   ResolutionRecord,
 } from "./outbox-records.js";
 import { recoverOutbox } from "./outbox-recovery.js";
+import { SeqRanges } from "./seq-ranges.js";
 import type { UpstreamAnswer } from "./upstream.js";
 
 export type { HeldEntry, HeldKind, PendingEntry } from "./outbox-records.js";
@@ -68,8 +71,13 @@ export class OutboxStore {
   readonly held = new Map<string, HeldEntry>();
   /** The next sequence to assign, per key (sequenced upstreams). */
   private readonly nextSequence = new Map<string, number>();
-  /** Entries above the mark that are resolved (for snapshots). */
-  private readonly resolved = new Set<number>();
+  /** Entries above the stored mark that are resolved (for snapshots). */
+  private resolved = new SeqRanges();
+  /** The highest entry seq this store knows (the mark never passes it). */
+  private highestSeq: number;
+  /** A held entry's `x` record failed to write: held records are not trimmed until a snapshot
+   * (which lists the entry as resolved) is stored. */
+  private heldTrimBlocked = false;
   private readonly bodies: BodyCache;
   private deliveredUnlogged: number[] = [];
   private logTimer: NodeJS.Timeout | undefined;
@@ -92,6 +100,7 @@ export class OutboxStore {
   ) {
     this.mark = entries.consumer(CONSUMER).position;
     this.ackedMark = this.mark;
+    this.highestSeq = this.mark;
     this.bodies = new BodyCache(entries, this.pending);
   }
 
@@ -119,7 +128,8 @@ export class OutboxStore {
     const state = await recoverOutbox(this.entries, this.log, this.heldStream, this.mark);
     for (const [seq, entry] of state.pending) this.pending.set(seq, entry);
     for (const [id, held] of state.held) this.held.set(id, held);
-    for (const seq of state.resolved) this.resolved.add(seq);
+    this.resolved = state.resolved;
+    this.highestSeq = Math.max(this.highestSeq, state.highestSeq);
     for (const [key, next] of state.nextSequence) this.nextSequence.set(key, next);
     this.logRecordsSinceSnapshot = state.logRecordsSinceSnapshot;
     if (readOnly) return;
@@ -147,6 +157,7 @@ export class OutboxStore {
       sequence: null,
     };
     this.pending.set(seq, entry);
+    this.highestSeq = Math.max(this.highestSeq, seq);
     return entry;
   }
 
@@ -159,7 +170,10 @@ export class OutboxStore {
     for await (const record of this.heldStream.read({ after: held.heldSeq - 1, limit: 1 })) {
       return record.payload;
     }
-    throw new Error(`outbox ${this.name}: the body of held entry ${held.id} is missing`);
+    throw new CorruptError(`outbox ${this.name}: the body of held entry ${held.id} is missing`, {
+      stream: this.heldStream.name,
+      firstSeqLost: held.heldSeq,
+    });
   }
 
   /** Fixes the entry's sequence within `key` before its first attempt (durable). */
@@ -203,7 +217,7 @@ export class OutboxStore {
     this.track(this.appendLog(e.length === 1 ? { t: "d", e: e[0]! } : { t: "D", e }));
   }
 
-  /** A counted failed attempt (so `attemptsMax` holds across restarts). */
+  /** A counted failed attempt (so `attemptsMax`, and sequence reuse, hold across restarts). */
   failed(entry: PendingEntry, error: string, at: number): void {
     entry.attempts++;
     entry.lastError = error;
@@ -211,9 +225,16 @@ export class OutboxStore {
     this.track(this.appendLog({ t: "f", e: entry.seq, n: entry.attempts, err: error, at }));
   }
 
-  /** Moves an entry to conflicts or dead letters; resolves once that is durable. */
+  /**
+   * Moves an entry to conflicts or dead letters; resolves once the held record is durable. For
+   * a sequenced upstream, the entry's sequence is given to the next entry of its key only if
+   * every attempt got a definite answer: after an unclear one (a timeout, a lost answer) the
+   * upstream may have applied it, and the next entry under the same number would be taken for
+   * a duplicate and dropped.
+   */
   async hold(
     entry: PendingEntry,
+    key: string,
     kind: HeldKind,
     reason: string,
     answer: UpstreamAnswer | null,
@@ -223,6 +244,7 @@ export class OutboxStore {
     const kept = answer === null ? null : trimAnswer(answer);
     const record: HeldRecord = {
       t: "h",
+      q: entry.sequence,
       kind,
       e: entry.seq,
       id: entry.id,
@@ -235,11 +257,7 @@ export class OutboxStore {
     const { seq } = await this.heldStream.append(body, {
       attributes: Buffer.from(JSON.stringify(record), "utf8"),
     });
-    // Also in the log, which outlives the held record once it is retried or discarded.
-    this.pending.delete(entry.seq);
-    this.bodies.drop(entry.seq);
-    this.resolved.add(entry.seq);
-    await this.appendLog({ t: "x", e: entry.seq });
+    // Held from here on: in memory before any other await, so nothing trims it meanwhile.
     const held: HeldEntry = {
       heldSeq: seq,
       kind,
@@ -253,30 +271,59 @@ export class OutboxStore {
       bodyBytes: body.byteLength,
     };
     this.held.set(held.id, held);
+    this.pending.delete(entry.seq);
+    this.bodies.drop(entry.seq);
+    this.resolved.add(entry.seq);
+    const skip = entry.sequence !== null && entry.attempts > 0;
+    if (skip) this.nextSequence.set(key, entry.sequence! + 1);
+    // Also in the log, which outlives the held record once it is retried or discarded.
+    this.track(
+      this.appendLog(
+        skip ? { t: "x", e: entry.seq, k: key, n: entry.sequence! + 1 } : { t: "x", e: entry.seq },
+      ).catch((err: unknown) => {
+        this.heldTrimBlocked = true;
+        throw err;
+      }),
+    );
     this.advanceMark();
     return held;
   }
 
-  /** Writes that a held entry was retried or discarded, and forgets it. */
+  /** Takes an open conflict or dead letter out of the open ones (before retrying or discarding
+   * it), so two calls cannot both act on it; `release` puts it back if that fails. */
+  claimHeld(id: string): HeldEntry | undefined {
+    const held = this.held.get(id);
+    if (held !== undefined) this.held.delete(id);
+    return held;
+  }
+
+  releaseHeld(held: HeldEntry): void {
+    this.held.set(held.id, held);
+  }
+
+  /** Writes that a claimed held entry was retried or discarded. */
   async resolveHeld(heldSeq: number, action: "retry" | "discard"): Promise<void> {
     const record: ResolutionRecord = { t: "r", h: heldSeq, action, at: Date.now() };
     await this.heldStream.append(new Uint8Array(0), {
       attributes: Buffer.from(JSON.stringify(record), "utf8"),
     });
-    for (const [id, held] of this.held) if (held.heldSeq === heldSeq) this.held.delete(id);
-    await this.trimHeld();
+    // Releasing space is housekeeping: a failure is reported, not thrown at the caller, whose
+    // retry or discard is stored.
+    await this.trimHeld().catch((err: unknown) => this.onWriteError(err));
   }
 
   /** Waits for background log writes and the mark's acknowledgement. */
   async flush(): Promise<void> {
     this.logDelivered();
-    if (this.ackTimer !== undefined) {
-      clearTimeout(this.ackTimer);
-      this.ackTimer = undefined;
-      this.ackMark();
-    }
-    while (this.writes.size > 0 || this.acking !== undefined || this.snapshotting !== undefined) {
-      await Promise.allSettled([...this.writes, this.acking, this.snapshotting]);
+    for (;;) {
+      if (this.ackTimer !== undefined) {
+        clearTimeout(this.ackTimer);
+        this.ackTimer = undefined;
+        this.ackMark();
+      }
+      const busy = [...this.writes, this.acking, this.snapshotting].filter((p) => p !== undefined);
+      if (busy.length === 0 && this.ackTimer === undefined) return;
+      await Promise.allSettled(busy);
     }
   }
 
@@ -294,10 +341,9 @@ export class OutboxStore {
   /** Moves the low-water mark over resolved entries and acknowledges it (in the background). */
   private advanceMark(): void {
     const first = this.pending.keys().next();
-    const mark = first.done ? this.entries.info().lastSeq : first.value - 1;
+    const mark = first.done ? this.highestSeq : first.value - 1;
     if (mark <= this.mark) return;
     this.mark = mark;
-    for (const seq of this.resolved) if (seq <= mark) this.resolved.delete(seq);
     this.ackMark();
   }
 
@@ -310,6 +356,8 @@ export class OutboxStore {
       try {
         await this.entries.consumer(CONSUMER).ack(target);
         this.ackedMark = target;
+        // Only now: until the mark is stored, recovery starts below it and needs these.
+        this.resolved.deleteThrough(target);
         return true;
       } catch (err) {
         this.onWriteError(err); // the next advance tries again; recovery repeats nothing lost
@@ -334,7 +382,7 @@ export class OutboxStore {
     this.logRecordsSinceSnapshot = 0;
     const record: LogRecord = {
       t: "s",
-      done: [...this.resolved],
+      done: this.resolved.toJSON(),
       f: [],
       q: [],
       next: [...this.nextSequence],
@@ -347,9 +395,13 @@ export class OutboxStore {
         record.q.push([entry.seq, sequenceKey(entry), entry.sequence]);
       }
     }
+    const blocked = this.heldTrimBlocked;
     this.snapshotting = this.log
       .append(JSON.stringify(record))
-      .then(({ seq }) => this.log.trim({ before: seq }))
+      .then(({ seq }) => {
+        if (blocked) this.heldTrimBlocked = false; // the snapshot lists those entries
+        return this.log.trim({ before: seq });
+      })
       .catch((err: unknown) => this.onWriteError(err))
       .finally(() => {
         this.snapshotting = undefined;
@@ -358,6 +410,10 @@ export class OutboxStore {
 
   /** Releases held records before the oldest still open. */
   private async trimHeld(): Promise<void> {
+    // Every `x` record written first: the log must know a held entry is resolved before its
+    // held record can go.
+    while (this.writes.size > 0) await Promise.allSettled([...this.writes]);
+    if (this.heldTrimBlocked) return;
     let oldest = this.heldStream.info().lastSeq + 1;
     for (const held of this.held.values()) oldest = Math.min(oldest, held.heldSeq);
     if (oldest > this.heldStream.info().firstSeq) await this.heldStream.trim({ before: oldest });

@@ -20,7 +20,7 @@ import {
 } from "./entry.js";
 import { heldInfo, type OutboxEntryInfo, pendingInfo } from "./entry-info.js";
 import { positive } from "./http-request.js";
-import { OutboxStore } from "./outbox-store.js";
+import { type HeldEntry, OutboxStore, type PendingEntry } from "./outbox-store.js";
 import type { Upstream } from "./upstream.js";
 
 export type { OutboxEntryInfo } from "./entry-info.js";
@@ -258,36 +258,47 @@ export class Outbox {
    */
   async retry(id: string, options: RetryOptions = {}): Promise<string> {
     this.checkOpen();
-    const held = this.heldOrThrow(id);
-    const headers = { ...held.meta.headers, ...checkHeaders(options.headers) };
+    const headers = checkHeaders(options.headers);
     const precondition =
-      options.precondition === undefined
-        ? held.meta.precondition
-        : checkPrecondition(options.precondition);
-    const meta: EntryMeta = {
-      ...held.meta,
-      id: held.id,
-      gen: held.meta.gen + 1,
-      headers,
-      precondition,
-      retryOf: held.heldSeq,
-    };
-    const body = await this.store.heldBody(held);
-    const entry = await this.store.append(meta, body);
-    await this.store.resolveHeld(held.heldSeq, "retry");
+      options.precondition === undefined ? undefined : checkPrecondition(options.precondition);
+    const held = this.claimHeld(id);
+    let entry: PendingEntry;
+    try {
+      const meta: EntryMeta = {
+        ...held.meta,
+        id: held.id,
+        gen: held.meta.gen + 1,
+        headers: { ...held.meta.headers, ...headers },
+        precondition: precondition === undefined ? held.meta.precondition : precondition,
+        retryOf: held.heldSeq,
+      };
+      entry = await this.store.append(meta, await this.store.heldBody(held));
+    } catch (err) {
+      this.store.releaseHeld(held); // nothing was stored: it is still a conflict or dead letter
+      throw err;
+    }
+    // In line at once (its seq orders it before anything enqueued after); the resolution record
+    // follows, and if it is lost, recovery finds `retryOf`.
     this.dispatcher.add(entry);
+    await this.store.resolveHeld(held.heldSeq, "retry");
     return entry.id;
   }
 
   /** Drops a conflict or dead letter for good (the user's decision, recorded). */
   async discard(id: string): Promise<void> {
     this.checkOpen();
-    const held = this.heldOrThrow(id);
-    await this.store.resolveHeld(held.heldSeq, "discard");
+    const held = this.claimHeld(id);
+    try {
+      await this.store.resolveHeld(held.heldSeq, "discard");
+    } catch (err) {
+      this.store.releaseHeld(held);
+      throw err;
+    }
   }
 
-  private heldOrThrow(id: string) {
-    const held = this.store.held.get(id);
+  /** Takes a conflict or dead letter out of the open ones, so that two calls cannot both act. */
+  private claimHeld(id: string): HeldEntry {
+    const held = this.store.claimHeld(id);
     if (held === undefined) {
       throw new NotFoundError(`outbox ${this.name} has no conflict or dead letter ${id}`, {
         outbox: this.name,

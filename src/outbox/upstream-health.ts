@@ -15,6 +15,7 @@ export class UpstreamHealth {
   private downLevel = 0;
   private downUntil = 0;
   private pausedUntil = 0;
+  private throttles = 0;
   down = false;
 
   constructor(
@@ -37,6 +38,7 @@ export class UpstreamHealth {
     if (this.down) this.log("info", "upstream is back");
     this.consecutiveFailures = 0;
     this.downLevel = 0;
+    this.throttles = 0;
     this.down = false;
   }
 
@@ -49,9 +51,12 @@ export class UpstreamHealth {
     this.downUntil = now + backoffMs(this.backoff, ++this.downLevel);
   }
 
-  /** A 429: everyone waits (`retryAfterMs`, or the first backoff), capped at the backoff's max. */
+  /**
+   * A 429: everyone waits its Retry-After, but at least the backoff for the 429s in a row (so a
+   * "Retry-After: 0" cannot make a busy loop), and at most the backoff's max.
+   */
   throttled(now: number, retryAfterMs: number | undefined): void {
-    this.pausedUntil =
-      now + Math.min(retryAfterMs ?? backoffMs(this.backoff, 1), this.backoff.maxMs);
+    const floor = backoffMs(this.backoff, ++this.throttles);
+    this.pausedUntil = now + Math.min(Math.max(retryAfterMs ?? 0, floor), this.backoff.maxMs);
   }
 }

@@ -84,6 +84,8 @@ export class Journal {
   private readonly counters = new JournalCounters();
   private readonly outboxes = new Map<string, Promise<Outbox>>();
   private readonly mirrors = new Set<Mirror>();
+  private readonly mirrorTargets = new Set<string>();
+  private mirrorOpening: Promise<unknown> = Promise.resolve();
   private readonly accounting: JournalAccounting;
   private readonly maintenance: JournalMaintenance;
   private readonly host: StreamHost;
@@ -270,9 +272,22 @@ export class Journal {
     this.checkOpen();
     if (this.options.readOnly)
       throw new ReadOnlyError("a mirror needs a journal opened for writing");
-    const mirror = await Mirror.open(this, source, options);
-    this.mirrors.add(mirror);
-    return mirror;
+    const key = `${source}\u0000${options?.target}`;
+    if (this.mirrorTargets.has(key)) {
+      throw new InvalidArgumentError(`${source} is already mirrored to ${options.target}`);
+    }
+    this.mirrorTargets.add(key);
+    // One at a time: opening a mirror rewrites the source's metadata (its mirrors' start seqs).
+    const opening = this.mirrorOpening.then(() => Mirror.open(this, source, options));
+    this.mirrorOpening = opening.catch(() => undefined);
+    try {
+      const mirror = await opening;
+      this.mirrors.add(mirror);
+      return mirror;
+    } catch (err) {
+      this.mirrorTargets.delete(key);
+      throw err;
+    }
   }
 
   /** Names of the streams in this journal, sorted. */
