@@ -21,7 +21,7 @@ export class BodyCache {
 
   constructor(
     private readonly entries: Stream,
-    private readonly pending: ReadonlyMap<number, PendingEntry>,
+    private readonly pending: { has(seq: number): boolean },
   ) {}
 
   async get(entry: PendingEntry): Promise<Uint8Array> {

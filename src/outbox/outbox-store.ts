@@ -36,6 +36,7 @@ import type {
   ResolutionRecord,
 } from "./outbox-records.js";
 import { recoverOutbox } from "./outbox-recovery.js";
+import { PendingEntries } from "./pending-entries.js";
 import { SeqRanges } from "./seq-ranges.js";
 import type { UpstreamAnswer } from "./upstream.js";
 
@@ -65,8 +66,8 @@ export function outboxNames(journal: Journal): string[] {
 }
 
 export class OutboxStore {
-  /** Pending entries by seq; insertion order is seq order, so the first is the oldest. */
-  readonly pending = new Map<number, PendingEntry>();
+  /** Pending entries by seq, the oldest first. */
+  readonly pending = new PendingEntries();
   /** Open conflicts and dead letters by entry id. */
   readonly held = new Map<string, HeldEntry>();
   /** The next sequence to assign, per key (sequenced upstreams). */
@@ -126,7 +127,7 @@ export class OutboxStore {
 
   private async recover(readOnly: boolean): Promise<void> {
     const state = await recoverOutbox(this.entries, this.log, this.heldStream, this.mark);
-    for (const [seq, entry] of state.pending) this.pending.set(seq, entry);
+    for (const entry of state.pending.values()) this.pending.add(entry);
     for (const [id, held] of state.held) this.held.set(id, held);
     this.resolved = state.resolved;
     this.highestSeq = Math.max(this.highestSeq, state.highestSeq);
@@ -156,7 +157,7 @@ export class OutboxStore {
       lastErrorAt: null,
       sequence: null,
     };
-    this.pending.set(seq, entry);
+    this.pending.add(entry);
     this.highestSeq = Math.max(this.highestSeq, seq);
     return entry;
   }
@@ -340,8 +341,8 @@ export class OutboxStore {
 
   /** Moves the low-water mark over resolved entries and acknowledges it (in the background). */
   private advanceMark(): void {
-    const first = this.pending.keys().next();
-    const mark = first.done ? this.highestSeq : first.value - 1;
+    const first = this.pending.first();
+    const mark = first === undefined ? this.highestSeq : first.seq - 1;
     if (mark <= this.mark) return;
     this.mark = mark;
     this.ackMark();

@@ -197,14 +197,14 @@ export class Outbox {
       if (held.kind === "conflict") conflicts++;
       else deadLetters++;
     }
-    const oldest = this.store.pending.values().next();
+    const oldest = this.store.pending.first();
     return {
       name: this.name,
       upstream: this.upstream.description,
       running: this.dispatcher.running,
       pending: this.store.pending.size,
       inFlight: this.dispatcher.inFlightCount,
-      oldestPendingAgeMs: oldest.done ? null : this.clock() - oldest.value.meta.enqueuedAt,
+      oldestPendingAgeMs: oldest === undefined ? null : this.clock() - oldest.meta.enqueuedAt,
       ...this.dispatcher.counts,
       conflicts,
       deadLetters,
