@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Journal } from "../src/index.js";
 import {
+  bareWriteBatches,
   ndjsonAppendFile,
   rawWriteDatasync,
   sqliteFullPerRow,
@@ -172,6 +173,7 @@ async function reopenAfterKill(streams: number, bytesPerStream: number) {
 type CaseName =
   | "ndjson"
   | "raw"
+  | "bareWrite"
   | "sqliteFull"
   | "sqliteNormal"
   | "manyNone"
@@ -188,6 +190,7 @@ type CaseName =
 const CASES: Array<[CaseName, () => Promise<Result>]> = [
   ["ndjson", () => ndjsonAppendFile(dirFor("ndjson"), n(20_000))],
   ["raw", () => rawWriteDatasync(dirFor("raw"), n(3000))],
+  ["bareWrite", () => bareWriteBatches(dirFor("bare"), n(1_000_000))],
   ["sqliteFull", () => sqliteFullPerRow(dirFor("sqlite-full"), n(3000))],
   ["sqliteNormal", () => sqliteNormalBatched(dirFor("sqlite-normal"), n(1_000_000))],
   ["manyNone", () => appendManyRun("none", n(1_000_000), 1)],
@@ -213,6 +216,7 @@ const RATIOS: Array<[string, CaseName, CaseName, string]> = [
   ["'always' 256 appenders vs SQLite FULL per row", "always256", "sqliteFull", "≥ 30×"],
   ["'always' 1 appender vs raw write+fdatasync", "always1", "raw", "≥ 0.8× (within 25%)"],
   ["appendMany 'none' vs naive NDJSON appendFile", "manyNone", "ndjson", ""],
+  ["appendMany 'none' vs bare write() of the same bytes", "manyNone", "bareWrite", "(ceiling)"],
 ];
 
 function median(values: number[]): number {
