@@ -112,6 +112,34 @@ interface LoadResult {
   p99: number;
 }
 
+/**
+ * One POST whose answer is read through a raw undici dispatch handler: the load generator shares
+ * the two cores with the server, and `pool.request` cost it about 10% more CPU per request
+ * (measured here: 23.1–23.4k/s against 24.8–26.4k/s for the same server).
+ */
+function post(pool: Pool, path: string, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    pool.dispatch(
+      { path, method: "POST", headers: { "content-type": "application/octet-stream" }, body },
+      {
+        onConnect() {},
+        onError: reject,
+        onHeaders(statusCode) {
+          status = statusCode;
+          return true;
+        },
+        onData() {
+          return true;
+        },
+        onComplete() {
+          resolve(status);
+        },
+      },
+    );
+  });
+}
+
 /** `workers` loops posting `body` to the path `pathFor(i)` until `seconds` pass. */
 async function appendLoad(
   pool: Pool,
@@ -136,16 +164,10 @@ async function appendLoad(
         const path = pathFor(next++);
         const sent = performance.now();
         try {
-          const response = await pool.request({
-            path,
-            method: "POST",
-            headers: { "content-type": "application/octet-stream" },
-            body,
-          });
-          await response.body.dump();
-          if (response.statusCode === 200 || response.statusCode === 204) {
+          const status = await post(pool, path, body);
+          if (status === 200 || status === 204) {
             latencies.push(performance.now() - sent);
-          } else fail(String(response.statusCode));
+          } else fail(String(status));
         } catch (err) {
           fail((err as { code?: string }).code ?? "network");
         }
