@@ -21,26 +21,24 @@
  * anything), and every later append fails until the journal is reopened and recovers.
  */
 
-import { join } from "node:path";
 import { assert } from "../assert.js";
 import {
   ClosedError,
   fromSystemError,
   InvalidArgumentError,
   IoError,
-  isErrnoCode,
   StreamFullError,
   type TidemarkError,
 } from "../errors.js";
+import { FORMAT_VERSION, SEGMENT_HEADER_BYTES } from "../format/constants.js";
+import type { Payload } from "../format/record.js";
+import { segmentFileName } from "../format/segment-name.js";
 import {
-  FORMAT_VERSION,
-  INDEX_INTERVAL_BYTES,
-  RECORD_FLAG_COMMIT,
-  RECORD_HEADER_BYTES,
-  SEGMENT_HEADER_BYTES,
-} from "../format/constants.js";
-import { encodeRecord, encodeRecordHead, type Payload } from "../format/record.js";
-import { indexFileName, segmentFileName } from "../format/segment-name.js";
+  type AppendResult,
+  encodeAppend,
+  indexCandidates,
+  type PendingAppend,
+} from "./append-encoding.js";
 import type { BufferPool } from "./buffer-pool.js";
 import { Checkpointer, type DurablePoint } from "./checkpointer.js";
 import { writevFully } from "./file-ops.js";
@@ -48,6 +46,7 @@ import type { FileHandle, FileSystem } from "./file-system.js";
 import type { IndexCache } from "./index-cache.js";
 import { IndexFileWriter } from "./index-file.js";
 import type { ResolvedOptions } from "./journal-options.js";
+import { dropOldestSegment, firstTimestampOf } from "./oldest-segment.js";
 import { nextRelease, type ReleaseReason } from "./retention.js";
 import { createSegmentFile } from "./segment-file.js";
 import { SparseIndex } from "./sparse-index.js";
@@ -86,28 +85,6 @@ export interface WriterContext {
   onUnchecked: (deltaBytes: number) => void;
 }
 
-export interface AppendResult {
-  firstSeq: number;
-  timestampMs: number;
-}
-
-interface PendingAppend {
-  payloads: readonly Payload[];
-  sizes: readonly number[];
-  attributes: Uint8Array | undefined;
-  bytes: number;
-  /** The encoded records, once seqs are assigned (undefined while waiting past the queue bound). */
-  buf: Buffer | undefined;
-  /** A large payload written from where it is, after `buf` (which then holds its header). */
-  payloadAfter: Uint8Array | undefined;
-  firstSeq: number;
-  timestampMs: number;
-  /** Offset in `buf` of the last record (the COMMIT record). */
-  lastRecordAt: number;
-  resolve: (result: AppendResult) => void;
-  reject: (err: Error) => void;
-}
-
 interface Task {
   run: () => Promise<void>;
   resolve: () => void;
@@ -116,8 +93,6 @@ interface Task {
 
 /** Most appends in one pwritev: each is one or two buffers, and Linux's IOV_MAX is 1024. */
 const APPENDS_PER_WRITE_MAX = 512;
-/** A single payload at least this large is written from where it is, not copied. */
-const IN_PLACE_PAYLOAD_BYTES_MIN = 64 * 1024;
 
 export class StreamWriter {
   private queue: PendingAppend[] = [];
@@ -504,54 +479,7 @@ export class StreamWriter {
   /** Assigns seqs and a timestamp and encodes the records (docs/format.md §4.2, §4.3). */
   private encode(pending: PendingAppend): void {
     const timestampMs = Math.max(this.ctx.clock(), this.nextTimestampMs);
-    const last = pending.payloads.length - 1;
-    let seq = this.nextSeq;
-    let at = 0;
-    pending.firstSeq = seq;
-    const only = pending.payloads[0]!;
-    if (last === 0 && typeof only !== "string" && only.byteLength >= IN_PLACE_PAYLOAD_BYTES_MIN) {
-      const head = this.ctx.buffers.take(pending.bytes - only.byteLength);
-      at = encodeRecordHead(
-        head,
-        0,
-        seq++,
-        timestampMs,
-        RECORD_FLAG_COMMIT,
-        pending.attributes,
-        only,
-      );
-      assert(
-        at + only.byteLength === pending.bytes,
-        "an append encodes to the bytes it was sized at",
-      );
-      pending.buf = head;
-      pending.payloadAfter = only;
-      pending.lastRecordAt = 0;
-      pending.timestampMs = timestampMs;
-      this.nextSeq = seq;
-      this.nextTimestampMs = timestampMs;
-      this.queuedBytes += pending.bytes;
-      return;
-    }
-    const buf = this.ctx.buffers.take(pending.bytes);
-    for (let j = 0; j <= last; j++) {
-      pending.lastRecordAt = at;
-      at = encodeRecord(
-        buf,
-        at,
-        seq++,
-        timestampMs,
-        j === last ? RECORD_FLAG_COMMIT : 0,
-        j === last ? pending.attributes : undefined,
-        pending.payloads[j]!,
-        pending.sizes[j]!,
-      );
-    }
-    assert(at === pending.bytes, "an append encodes to the bytes it was sized at");
-    pending.buf = buf;
-    pending.payloadAfter = undefined;
-    pending.timestampMs = timestampMs;
-    this.nextSeq = seq;
+    this.nextSeq = encodeAppend(pending, this.ctx.buffers, this.nextSeq, timestampMs);
     this.nextTimestampMs = timestampMs;
     this.queuedBytes += pending.bytes;
   }
@@ -589,7 +517,7 @@ export class StreamWriter {
     const active = this.state.segments.active;
     const position = active.bytes;
     assert(batch[0]!.firstSeq === this.state.tail.lastSeq + 1, "a commit continues the tail");
-    const indexed = this.indexCandidates(batch, position);
+    const indexed = indexCandidates(batch, position, this.state.activeIndex.nextEntryOffset);
     const buffers: Uint8Array[] = [];
     for (const pending of batch) {
       buffers.push(pending.buf!);
@@ -648,32 +576,6 @@ export class StreamWriter {
       results[i] = { firstSeq: batch[i]!.firstSeq, timestampMs: batch[i]!.timestampMs };
     }
     return results;
-  }
-
-  /**
-   * Records of the batch that start an index interval (docs/format.md §6), as flat
-   * (seq, timestampMs, offset) triples. Walks record lengths only in buffers that cross a boundary.
-   */
-  private indexCandidates(batch: PendingAppend[], position: number): number[] {
-    const indexed: number[] = [];
-    let next = this.state.activeIndex.nextEntryOffset;
-    let at = position;
-    for (const pending of batch) {
-      const buf = pending.buf!;
-      if (at + pending.bytes > next) {
-        let seq = pending.firstSeq;
-        // Only headers are read: with `payloadAfter`, `buf` holds the one record's header.
-        for (let off = 0; off < pending.bytes; seq++) {
-          if (at + off >= next) {
-            indexed.push(seq, pending.timestampMs, at + off);
-            next = at + off + INDEX_INTERVAL_BYTES;
-          }
-          off += RECORD_HEADER_BYTES + buf.readUInt32LE(off + 4);
-        }
-      }
-      at += pending.bytes;
-    }
-    return indexed;
   }
 
   private currentPoint(): DurablePoint {
@@ -779,38 +681,12 @@ export class StreamWriter {
     return ms;
   }
 
-  private async firstTimestamp(baseSeq: number): Promise<number | undefined> {
-    const index =
-      baseSeq === this.state.segments.active.baseSeq
-        ? this.state.activeIndex
-        : await this.ctx.indexCache.get(this.state.dir, baseSeq);
-    await index.ready();
-    return index.first()?.timestampMs;
+  private firstTimestamp(baseSeq: number): Promise<number | undefined> {
+    return firstTimestampOf(this.ctx.indexCache, this.state, baseSeq);
   }
 
-  /**
-   * Deletes the oldest (sealed) segment: its index first, then the segment. A crash between the
-   * two leaves a segment without an index, which is rebuilt; a crash after leaves nothing behind.
-   */
-  private async dropOldest(reason: ReleaseReason): Promise<number> {
-    const segments = this.state.segments;
-    assert(segments.count > 1, "the active segment is never deleted");
-    const first = segments.first;
-    const records = segments.at(1)!.baseSeq - first.baseSeq;
-    for (const file of [indexFileName(first.baseSeq), segmentFileName(first.baseSeq)]) {
-      try {
-        await this.ctx.fs.unlink(join(this.state.dir, file));
-      } catch (err) {
-        if (!isErrnoCode(err, "ENOENT"))
-          throw fromSystemError(err, `remove ${file}`, { stream: this.state.name });
-      }
-    }
-    segments.shift();
-    this.ctx.indexCache.forget(this.state.dir, first.baseSeq);
-    this.ctx.onDiskBytes(-first.bytes);
-    this.ctx.onReleased(reason, records, first.bytes);
-    this.state.notify(); // followers behind the new first seq learn they were overtaken
-    return first.bytes;
+  private dropOldest(reason: ReleaseReason): Promise<number> {
+    return dropOldestSegment(this.ctx, this.state, reason);
   }
 
   private writeDescriptor(): Promise<void> {
