@@ -5,6 +5,7 @@
  * oldest (on every delivery) a tenth of the outbox's CPU time. A queue of seqs with a head that
  * only moves forward makes it amortized O(1).
  */
+import { assert } from "../assert.js";
 import type { PendingEntry } from "./outbox-records.js";
 
 /** Seqs before the head are dropped from the queue once they are this many and half of it. */
@@ -35,12 +36,9 @@ export class PendingEntries {
 
   add(entry: PendingEntry): void {
     const { seq } = entry;
-    if (this.bySeq.has(seq)) throw new Error(`entry ${seq} is already pending`);
-    const last = this.order.at(-1);
-    if (last !== undefined && seq < last) {
-      // Entries arrive in seq order (enqueue, recovery); anything else would break `values()`.
-      throw new Error(`entry ${seq} added after entry ${last}`);
-    }
+    // Entries arrive in seq order (enqueue, recovery); anything else would break `values()`.
+    const last = this.order.at(-1) ?? 0;
+    assert(seq > last, `pending entry ${seq} added after entry ${last}`);
     this.bySeq.set(seq, entry);
     this.order.push(seq);
   }

@@ -52,7 +52,7 @@ describe("PendingEntries", () => {
   it("refuses an entry out of seq order or twice", () => {
     const pending = new PendingEntries();
     pending.add(entry(5));
-    expect(() => pending.add(entry(5))).toThrow(/already pending/);
-    expect(() => pending.add(entry(3))).toThrow(/after entry 5/);
+    expect(() => pending.add(entry(5))).toThrow(/entry 5 added after entry 5/);
+    expect(() => pending.add(entry(3))).toThrow(/entry 3 added after entry 5/);
   });
 });
