@@ -134,7 +134,7 @@ function sameConfig(ds: DsStream, request: CreateRequest): boolean {
     return false;
   }
   if (request.closed !== ds.pending.closed) return false;
-  const source = request.forkedFrom === undefined ? null : sourcePathOf(request.forkedFrom);
+  const source = request.forkedFrom === undefined ? null : forkSourcePath(request.forkedFrom);
   if (source !== (meta.fork?.source ?? null)) return false;
   if (meta.fork !== null) {
     if (request.forkOffset !== undefined && request.forkOffset !== meta.fork.offset) return false;
@@ -143,7 +143,7 @@ function sameConfig(ds: DsStream, request: CreateRequest): boolean {
   return true;
 }
 
-function sourcePathOf(forkedFrom: string): string {
+export function forkSourcePath(forkedFrom: string): string {
   const pathname = forkedFrom.trim();
   if (!pathname.startsWith(STREAM_PREFIX)) {
     throw badRequest(
@@ -166,7 +166,7 @@ async function create(
   let fork: ForkOf | null = null;
   let prefix: Buffer | string | undefined;
   if (request.forkedFrom !== undefined) {
-    const sourcePath = sourcePathOf(request.forkedFrom);
+    const sourcePath = forkSourcePath(request.forkedFrom);
     let source: DsStream;
     try {
       source = await ctx.registry.live(sourcePath, false);

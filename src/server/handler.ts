@@ -7,12 +7,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { handleAppend } from "./append.js";
 import type { Authorizer } from "./auth.js";
 import { type ServerContext, send } from "./context.js";
-import { handleCreate } from "./create.js";
+import { forkSourcePath, handleCreate } from "./create.js";
+import type { DsStream } from "./ds-stream.js";
 import { sendPreflight, setCommonHeaders } from "./headers.js";
 import { HttpError, toHttpError } from "./http-error.js";
-import { formatOffset } from "./offsets.js";
-import { handleRead } from "./read.js";
-import { parseUrl, STREAM_PREFIX, streamPathOf } from "./request.js";
+import { formatOffset, parseOffsetParam } from "./offsets.js";
+import { handleRead, startPosition } from "./read.js";
+import { header, parseUrl, STREAM_PREFIX, streamPathOf } from "./request.js";
 import { handleSse } from "./sse.js";
 import { handleReserved } from "./subscriptions/subscription-routes.js";
 
@@ -96,12 +97,17 @@ async function route(
       "retry-after": "1",
     });
   switch (method) {
-    case "PUT":
+    case "PUT": {
+      // A fork shows its source's messages: creating one needs read access to the source.
+      const forkedFrom = header(req, "stream-forked-from");
+      if (forkedFrom !== undefined) auth.check(req, "read", forkSourcePath(forkedFrom));
       return handleCreate(ctx, req, res, path, pathname);
+    }
     case "POST":
       return handleAppend(ctx, req, res, path);
     case "GET": {
       const ds = await ctx.registry.live(path, true);
+      checkInheritedRead(ctx, auth, req, ds, query);
       if (query.get("live") === "sse") return handleSse(ctx, req, res, ds, query);
       return handleRead(ctx, req, res, ds, query);
     }
@@ -127,6 +133,26 @@ async function route(
       throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} is not supported here`, {
         allow: "GET, HEAD, PUT, POST, DELETE, OPTIONS",
       });
+  }
+}
+
+/**
+ * A read of a fork that starts below its fork offset returns its sources' messages: it needs
+ * read access to each source it reaches, as reading the source itself would.
+ */
+function checkInheritedRead(
+  ctx: ServerContext,
+  auth: Authorizer,
+  req: IncomingMessage,
+  ds: DsStream,
+  query: URLSearchParams,
+): void {
+  if (!auth.enabled || ds.meta.fork === null) return;
+  const from = startPosition(ds, parseOffsetParam(query.getAll("offset")));
+  let fork: DsStream["meta"]["fork"] = ds.meta.fork;
+  while (fork !== null && from < fork.offset) {
+    auth.check(req, "read", fork.source);
+    fork = ctx.registry.peek(fork.source)?.meta.fork ?? null;
   }
 }
 

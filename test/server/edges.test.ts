@@ -39,8 +39,10 @@ describe("auth", () => {
   const writer = "w".repeat(32);
   const reader = "r".repeat(32);
   const admin = "a".repeat(32);
+  const root = "o".repeat(32);
   const auth = {
     tokens: [
+      { name: "root", token: root, scopes: [{ prefix: "", access: "write" as const }] },
       { name: "writer", token: writer, scopes: [{ prefix: "team-a/", access: "write" as const }] },
       { name: "reader", token: reader, scopes: [{ prefix: "team-a/", access: "read" as const }] },
       { name: "admin", token: admin, scopes: [{ prefix: "", access: "read" as const }] },
@@ -79,6 +81,55 @@ describe("auth", () => {
     expect((await fetch(`${server.url}/metrics`, as(reader))).status).toBe(403);
     expect((await fetch(`${server.url}/metrics`, as(admin))).status).toBe(200);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200); // health needs no token
+  });
+
+  it("needs read access to a fork's source, to create the fork and to read through it", async () => {
+    const server = await start({ auth });
+    const at = (path: string) => url(server, path);
+    const text = { "content-type": "text/plain" };
+    const created = await fetch(
+      at("team-b/secret"),
+      as(root, { method: "PUT", headers: text, body: "secret" }),
+    );
+    expect(created.status).toBe(201);
+    for (const source of ["/v1/stream/team-b/secret", "/v1/stream/%74eam-b/secret"]) {
+      const forked = await fetch(
+        at("team-a/fork"),
+        as(writer, { method: "PUT", headers: { "stream-forked-from": source } }),
+      );
+      expect(await errorOf(forked)).toEqual({ status: 403, code: "FORBIDDEN" });
+    }
+    expect((await fetch(at("team-a/fork"), as(root))).status).toBe(404); // nothing was created
+    // A fork made by a token that may read the source is no way around the reader's scope.
+    const made = await fetch(
+      at("team-a/fork"),
+      as(root, { method: "PUT", headers: { "stream-forked-from": "/v1/stream/team-b/secret" } }),
+    );
+    expect(made.status).toBe(201);
+    const forkOffset = made.headers.get("stream-next-offset")!;
+    expect(await errorOf(await fetch(`${at("team-a/fork")}?offset=-1`, as(writer)))).toEqual({
+      status: 403,
+      code: "FORBIDDEN",
+    });
+    const sse = await fetch(`${at("team-a/fork")}?offset=-1&live=sse`, as(reader));
+    expect(await errorOf(sse)).toEqual({ status: 403, code: "FORBIDDEN" });
+    const poll = await fetch(`${at("team-a/fork")}?offset=-1&live=long-poll`, as(reader));
+    expect(await errorOf(poll)).toEqual({ status: 403, code: "FORBIDDEN" });
+    // From the fork offset on, the fork's own messages are the writer's to read.
+    const own = await fetch(
+      at("team-a/fork"),
+      as(writer, { method: "POST", headers: text, body: "mine" }),
+    );
+    expect(own.status).toBe(204);
+    const mine = await fetch(`${at("team-a/fork")}?offset=${forkOffset}`, as(writer));
+    expect(await mine.text()).toBe("mine");
+    const all = await fetch(`${at("team-a/fork")}?offset=-1`, as(root));
+    expect(await all.text()).toBe("secretmine");
+    // Deleting the source leaves the fork readable, but still only with read on the source.
+    expect((await fetch(at("team-b/secret"), as(root, { method: "DELETE" }))).status).toBe(204);
+    expect((await fetch(`${at("team-a/fork")}?offset=-1`, as(writer))).status).toBe(403);
+    const after = await fetch(`${at("team-a/fork")}?offset=-1`, as(root));
+    expect(await after.text()).toBe("secretmine");
   });
 
   it("refuses to bind a non-loopback address without auth, and validates tokens", async () => {
