@@ -25,13 +25,7 @@ export {
   UnsupportedFormatError,
 } from "./errors.js";
 export type { Payload } from "./format/record.js";
-export type { BackoffOptions } from "./outbox/backoff.js";
-export {
-  DurableStreamsUpstream,
-  type DurableStreamsUpstreamOptions,
-} from "./outbox/durable-streams-upstream.js";
-export type { OutboxEntryInput, Precondition } from "./outbox/entry.js";
-export { HttpUpstream, type HttpUpstreamOptions } from "./outbox/http-upstream.js";
+export type { BackoffOptions } from "./outbox/delivery/backoff.js";
 export { Mirror, type MirrorOptions, type MirrorStats } from "./outbox/mirror.js";
 export {
   Outbox,
@@ -40,15 +34,22 @@ export {
   type OutboxStats,
   type RetryOptions,
 } from "./outbox/outbox.js";
-export type { Delivery, Outcome, Upstream, UpstreamAnswer } from "./outbox/upstream.js";
-export { Consumer } from "./storage/consumer.js";
-export type { FileHandle, FileStat, FileSystem, OpenMode } from "./storage/file-system.js";
-export { Journal, type StreamOptions } from "./storage/journal.js";
-export type { JournalLimits } from "./storage/journal-limits.js";
-export type { Logger } from "./storage/journal-maintenance.js";
-export type { Durability, JournalOptions } from "./storage/journal-options.js";
-export type { JournalStats, ReleasedCounts } from "./storage/journal-stats.js";
-export type { RecoveryEvent, RecoveryEventKind } from "./storage/recovery-event.js";
+export type { OutboxEntryInput, Precondition } from "./outbox/store/entry.js";
+export {
+  DurableStreamsUpstream,
+  type DurableStreamsUpstreamOptions,
+} from "./outbox/upstreams/durable-streams-upstream.js";
+export { HttpUpstream, type HttpUpstreamOptions } from "./outbox/upstreams/http-upstream.js";
+export type { Delivery, Outcome, Upstream, UpstreamAnswer } from "./outbox/upstreams/upstream.js";
+export type { FileHandle, FileStat, FileSystem, OpenMode } from "./storage/fs/file-system.js";
+export { Journal, type StreamOptions } from "./storage/journal/journal.js";
+export type { Logger } from "./storage/journal/journal-maintenance.js";
+export type { Durability, JournalOptions } from "./storage/journal/journal-options.js";
+export type { JournalStats, ReleasedCounts } from "./storage/journal/journal-stats.js";
+export type { RecoveryEvent, RecoveryEventKind } from "./storage/recovery/recovery-event.js";
+export type { JournalLimits } from "./storage/retention/journal-limits.js";
+export type { Discard, Retention, StreamLimits } from "./storage/retention/stream-limits.js";
+export { Consumer } from "./storage/stream/consumer.js";
 export type {
   AppendOptions,
   AppendResult,
@@ -58,6 +59,5 @@ export type {
   StreamConfig,
   StreamInfo,
   TrimOptions,
-} from "./storage/stream.js";
-export { Stream } from "./storage/stream.js";
-export type { Discard, Retention, StreamLimits } from "./storage/stream-limits.js";
+} from "./storage/stream/stream.js";
+export { Stream } from "./storage/stream/stream.js";

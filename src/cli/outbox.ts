@@ -7,9 +7,9 @@
 import { resolve } from "node:path";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
 import { Journal } from "../index.js";
-import { checkPrecondition, type Precondition } from "../outbox/entry.js";
 import { NO_UPSTREAM, Outbox, type OutboxEntryInfo } from "../outbox/outbox.js";
-import { outboxNames } from "../outbox/outbox-store.js";
+import { checkPrecondition, type Precondition } from "../outbox/store/entry.js";
+import { outboxNames } from "../outbox/store/outbox-store.js";
 
 type Print = (line: string) => void;
 

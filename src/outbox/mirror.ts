@@ -12,11 +12,16 @@
  * the sequence. If retention releases records before they were mirrored, it halts too, saying so.
  */
 import { InvalidArgumentError, TidemarkError } from "../errors.js";
-import type { Journal } from "../storage/journal.js";
-import type { Logger } from "../storage/journal-maintenance.js";
-import type { JournalRecord, Stream } from "../storage/stream.js";
-import { BACKOFF_DEFAULTS, type Backoff, type BackoffOptions, backoffMs } from "./backoff.js";
-import type { Outcome, Upstream } from "./upstream.js";
+import type { Journal } from "../storage/journal/journal.js";
+import type { Logger } from "../storage/journal/journal-maintenance.js";
+import type { JournalRecord, Stream } from "../storage/stream/stream.js";
+import {
+  BACKOFF_DEFAULTS,
+  type Backoff,
+  type BackoffOptions,
+  backoffMs,
+} from "./delivery/backoff.js";
+import type { Outcome, Upstream } from "./upstreams/upstream.js";
 
 export interface MirrorOptions {
   /** A sequenced upstream: `new DurableStreamsUpstream(...)`. */

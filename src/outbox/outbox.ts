@@ -6,10 +6,10 @@
  * Delivery runs in dispatcher.ts.
  */
 import { InvalidArgumentError, NotFoundError, OutboxFullError } from "../errors.js";
-import type { Journal } from "../storage/journal.js";
-import type { Logger } from "../storage/journal-maintenance.js";
-import { BACKOFF_DEFAULTS, type Backoff, type BackoffOptions } from "./backoff.js";
-import { Dispatcher } from "./dispatcher.js";
+import type { Journal } from "../storage/journal/journal.js";
+import type { Logger } from "../storage/journal/journal-maintenance.js";
+import { BACKOFF_DEFAULTS, type Backoff, type BackoffOptions } from "./delivery/backoff.js";
+import { Dispatcher } from "./delivery/dispatcher.js";
 import {
   checkEntry,
   checkHeaders,
@@ -17,13 +17,13 @@ import {
   type EntryMeta,
   type OutboxEntryInput,
   type Precondition,
-} from "./entry.js";
-import { heldInfo, type OutboxEntryInfo, pendingInfo } from "./entry-info.js";
-import { positive } from "./http-request.js";
-import { type HeldEntry, OutboxStore, type PendingEntry } from "./outbox-store.js";
-import type { Upstream } from "./upstream.js";
+} from "./store/entry.js";
+import { heldInfo, type OutboxEntryInfo, pendingInfo } from "./store/entry-info.js";
+import { type HeldEntry, OutboxStore, type PendingEntry } from "./store/outbox-store.js";
+import { positive } from "./upstreams/http-request.js";
+import type { Upstream } from "./upstreams/upstream.js";
 
-export type { OutboxEntryInfo } from "./entry-info.js";
+export type { OutboxEntryInfo } from "./store/entry-info.js";
 
 export interface OutboxOptions {
   upstream: Upstream;

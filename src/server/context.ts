@@ -3,12 +3,12 @@
  * count of live (long-poll and SSE) connections, metrics and the logger.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { DsRegistry } from "./ds-registry.js";
-import { setCommonHeaders } from "./headers.js";
+import { setCommonHeaders } from "./http/headers.js";
+import type { ReadAhead } from "./live/read-ahead.js";
 import type { Metrics } from "./metrics.js";
-import type { ReadAhead } from "./read-ahead.js";
-import type { RecentBudget } from "./recent-messages.js";
-import type { ServedOutboxes } from "./served-outboxes.js";
+import type { ServedOutboxes } from "./outboxes/served-outboxes.js";
+import type { DsRegistry } from "./streams/ds-registry.js";
+import type { RecentBudget } from "./streams/recent-messages.js";
 import type { Subscriptions } from "./subscriptions/subscriptions.js";
 
 export interface ServerLimits {

@@ -7,9 +7,9 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { MirrorStats } from "../outbox/mirror.js";
 import type { OutboxStats } from "../outbox/outbox.js";
-import type { Journal } from "../storage/journal.js";
+import type { Journal } from "../storage/journal/journal.js";
 import type { ServerContext } from "./context.js";
-import { HttpError } from "./http-error.js";
+import { HttpError } from "./http/http-error.js";
 
 export class Metrics {
   readonly registry = new Registry();

@@ -11,23 +11,23 @@ import pino from "pino";
 import { InvalidArgumentError } from "../errors.js";
 import type { Mirror } from "../outbox/mirror.js";
 import type { Outbox } from "../outbox/outbox.js";
-import { Journal } from "../storage/journal.js";
-import type { JournalLimits } from "../storage/journal-limits.js";
-import type { Durability } from "../storage/journal-options.js";
-import type { StreamLimits } from "../storage/stream-limits.js";
-import { type AuthConfig, Authorizer } from "./auth.js";
-import { isJsonType } from "./content-type.js";
+import { Journal } from "../storage/journal/journal.js";
+import type { Durability } from "../storage/journal/journal-options.js";
+import type { JournalLimits } from "../storage/retention/journal-limits.js";
+import type { StreamLimits } from "../storage/retention/stream-limits.js";
 import type { Logger, ServerContext, ServerLimits } from "./context.js";
-import { DsRegistry, newIncarnation } from "./ds-registry.js";
-import { createHandler } from "./handler.js";
+import { type AuthConfig, Authorizer } from "./http/auth.js";
+import { createHandler } from "./http/handler.js";
+import { ReadAhead } from "./live/read-ahead.js";
 import { Metrics } from "./metrics.js";
-import { ReadAhead } from "./read-ahead.js";
-import { RecentBudget } from "./recent-messages.js";
 import {
   type ServedMirrorConfig,
   type ServedOutboxConfig,
   ServedOutboxes,
-} from "./served-outboxes.js";
+} from "./outboxes/served-outboxes.js";
+import { isJsonType } from "./streams/content-type.js";
+import { DsRegistry, newIncarnation } from "./streams/ds-registry.js";
+import { RecentBudget } from "./streams/recent-messages.js";
 import { WebhookSigner } from "./subscriptions/signing.js";
 import { SubscriptionLog } from "./subscriptions/subscription-log.js";
 import { Subscriptions } from "./subscriptions/subscriptions.js";

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { RECORD_FLAG_COMMIT, RECORD_HEADER_BYTES } from "../../src/format/constants.js";
 import { encodeRecord } from "../../src/format/record.js";
 import { encodeSegmentHeader } from "../../src/format/segment-header.js";
-import { streamIdentity } from "../../src/storage/stream-name.js";
+import { streamIdentity } from "../../src/storage/stream/stream-name.js";
 
 /** The hex dump in docs/format.md §5, as bytes. */
 function workedExampleFromDocs(): Buffer {

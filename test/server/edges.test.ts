@@ -4,8 +4,8 @@
  */
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { formatOffset } from "../../src/server/offsets.js";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server/server.js";
+import { formatOffset } from "../../src/server/streams/offsets.js";
 import { memoryLogger } from "../support/silent-logger.js";
 import { tempDir } from "../support/tmp-dir.js";
 

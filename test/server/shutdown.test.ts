@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Journal } from "../../src/index.js";
-import { formatOffset } from "../../src/server/offsets.js";
+import { formatOffset } from "../../src/server/streams/offsets.js";
 import { startServerProcess } from "../support/server-process.js";
 import { tempDir } from "../support/tmp-dir.js";
 

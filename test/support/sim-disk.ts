@@ -13,7 +13,12 @@
  * `crashAfterOps(n)` makes the n-th operation from now the last: after it every call fails, and
  * `afterCrash(seed)` builds the disk a reboot would find.
  */
-import type { FileHandle, FileStat, FileSystem, OpenMode } from "../../src/storage/file-system.js";
+import type {
+  FileHandle,
+  FileStat,
+  FileSystem,
+  OpenMode,
+} from "../../src/storage/fs/file-system.js";
 
 const SECTOR_BYTES = 512;
 

@@ -12,7 +12,7 @@ import {
   randomBytes,
   sign,
 } from "node:crypto";
-import type { Journal } from "../../storage/journal.js";
+import type { Journal } from "../../storage/journal/journal.js";
 
 export const KEYS_STREAM = "__ds/keys";
 

@@ -13,9 +13,9 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../context.js";
-import type { DsRegistry } from "../ds-registry.js";
-import { HttpError } from "../http-error.js";
-import { formatOffset, parseOffset } from "../offsets.js";
+import { HttpError } from "../http/http-error.js";
+import type { DsRegistry } from "../streams/ds-registry.js";
+import { formatOffset, parseOffset } from "../streams/offsets.js";
 import { globToRegExp } from "./glob.js";
 import type { WebhookSigner } from "./signing.js";
 import {

@@ -1,0 +1,119 @@
+/**
+ * Outboxes and mirrors that `tidemark serve` runs (from the `outboxes` and `mirrors` keys of
+ * its config): opened and started with the server, stopped with it, their state on
+ * `GET /v1/outbox` and `/metrics`. Code embedding the server enqueues through
+ * `running.outboxes.get(name)`.
+ */
+import { InvalidArgumentError } from "../../errors.js";
+import type { Mirror, MirrorStats } from "../../outbox/mirror.js";
+import type { Outbox, OutboxStats } from "../../outbox/outbox.js";
+import { DurableStreamsUpstream } from "../../outbox/upstreams/durable-streams-upstream.js";
+import { HttpUpstream } from "../../outbox/upstreams/http-upstream.js";
+import type { Journal } from "../../storage/journal/journal.js";
+import type { Logger } from "../context.js";
+
+export interface ServedOutboxConfig {
+  /** `http` (default: requests to baseUrl + target) or `durable-streams` (appends). */
+  kind?: "http" | "durable-streams";
+  baseUrl: string;
+  token?: string;
+  timeoutMs?: number;
+  concurrency?: number;
+  attemptsMax?: number;
+  ageMsMax?: number;
+  conflictStatuses?: number[];
+}
+
+export interface ServedMirrorConfig {
+  /** The local stream's path (as under /v1/stream/). */
+  stream: string;
+  /** The remote server, e.g. `https://other:4437`. */
+  baseUrl: string;
+  /** The remote stream's path, e.g. `/v1/stream/replica/x`. */
+  target: string;
+  token?: string;
+}
+
+export class ServedOutboxes {
+  readonly outboxes = new Map<string, Outbox>();
+  readonly mirrors: Mirror[] = [];
+
+  static async open(
+    journal: Journal,
+    outboxes: Record<string, ServedOutboxConfig> | undefined,
+    mirrors: ServedMirrorConfig[] | undefined,
+    logger: Logger,
+    /** Creates a mirrored stream that does not exist yet (as a bytes stream). */
+    ensureStream: (path: string) => Promise<void>,
+  ): Promise<ServedOutboxes> {
+    const served = new ServedOutboxes();
+    for (const [name, config] of Object.entries(outboxes ?? {})) {
+      if (typeof config !== "object" || config === null || typeof config.baseUrl !== "string") {
+        throw new InvalidArgumentError(`outboxes.${name} needs a baseUrl`);
+      }
+      const upstream =
+        config.kind === "durable-streams"
+          ? new DurableStreamsUpstream({
+              baseUrl: config.baseUrl,
+              ...(config.token === undefined ? {} : { token: config.token }),
+              ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
+            })
+          : new HttpUpstream({
+              baseUrl: config.baseUrl,
+              ...(config.token === undefined ? {} : { token: config.token }),
+              ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
+              ...(config.conflictStatuses === undefined
+                ? {}
+                : { conflictStatuses: config.conflictStatuses }),
+            });
+      const outbox = await journal.outbox(name, {
+        upstream,
+        logger,
+        ...(config.concurrency === undefined ? {} : { concurrency: config.concurrency }),
+        ...(config.attemptsMax === undefined ? {} : { attemptsMax: config.attemptsMax }),
+        ...(config.ageMsMax === undefined ? {} : { ageMsMax: config.ageMsMax }),
+      });
+      served.outboxes.set(name, outbox);
+    }
+    for (const [i, config] of (mirrors ?? []).entries()) {
+      if (
+        typeof config !== "object" ||
+        config === null ||
+        typeof config.stream !== "string" ||
+        typeof config.baseUrl !== "string" ||
+        typeof config.target !== "string"
+      ) {
+        throw new InvalidArgumentError(`mirrors[${i}] needs stream, baseUrl and target`);
+      }
+      await ensureStream(config.stream);
+      const source = await journal.stream(config.stream);
+      const contentType = (source.meta["ds"] as { contentType?: string } | undefined)?.contentType;
+      const mirror = await journal.mirror(config.stream, {
+        upstream: new DurableStreamsUpstream({
+          baseUrl: config.baseUrl,
+          ...(config.token === undefined ? {} : { token: config.token }),
+          createContentType: contentType ?? "application/octet-stream",
+        }),
+        target: config.target,
+        ...(contentType === undefined ? {} : { contentType }),
+        logger,
+      });
+      served.mirrors.push(mirror);
+    }
+    return served;
+  }
+
+  start(): void {
+    for (const outbox of this.outboxes.values()) outbox.start();
+    for (const mirror of this.mirrors) {
+      if (mirror.stats().halted === null) mirror.start();
+    }
+  }
+
+  status(): { outboxes: OutboxStats[]; mirrors: MirrorStats[] } {
+    return {
+      outboxes: [...this.outboxes.values()].map((outbox) => outbox.stats()),
+      mirrors: this.mirrors.map((mirror) => mirror.stats()),
+    };
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * POST: append one message (PROTOCOL.md §5.2), optionally closing the stream with it, or close
+ * without a message. Checks run in the protocol's order; the ones that depend on the stream's
+ * coordination state (closed, producers, Stream-Seq) and the journal append happen in one
+ * synchronous step, so concurrent POSTs keep their order and still share group commits.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type ServerContext, send } from "../context.js";
+import { badRequest, conflict, HttpError } from "../http/http-error.js";
+import { header, isTrue, parseProducer, readBody } from "../http/request.js";
+import { encodeJsonAppend, isJsonType, normalizeContentType } from "../streams/content-type.js";
+import type { DsStream } from "../streams/ds-stream.js";
+import { formatOffset } from "../streams/offsets.js";
+import {
+  type CoordinationChange,
+  decideProducer,
+  type ProducerTuple,
+  streamSeqAllowed,
+} from "../streams/producer-state.js";
+
+export async function handleAppend(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<void> {
+  const producer = parseProducer(req);
+  const streamSeq = header(req, "stream-seq");
+  const closing = isTrue(header(req, "stream-closed"));
+  const body = await readBody(req, ctx.limits.bodyBytesMax);
+  if (body.byteLength === 0 && closing) return closeOnly(ctx, res, path, producer);
+  if (body.byteLength === 0)
+    throw badRequest("EMPTY_BODY", "an append needs a body (or Stream-Closed: true to close)");
+  const contentType = normalizeContentType(header(req, "content-type"));
+  if (contentType === undefined)
+    throw badRequest("MISSING_CONTENT_TYPE", "an append needs a Content-Type");
+  const ds = await ctx.registry.live(path, true);
+  for (;;) {
+    await ds.ready();
+    const state = ds.pending;
+    if (state.closed) {
+      const closedBy = state.closedBy;
+      if (producer !== undefined && closedBy !== null && sameTuple(producer, closedBy)) {
+        await ds.producerWrite(producer.id);
+        if (!ds.committed.closed) continue; // the closing append failed: decide again
+        return send(res, 204, {
+          ...closedHeaders(ds),
+          ...producerHeaders(closedBy.epoch, closedBy.seq),
+        });
+      }
+      throw closedError(ds);
+    }
+    if (contentType !== normalizeContentType(ds.meta.contentType)) {
+      throw conflict(
+        "CONTENT_TYPE_MISMATCH",
+        `the stream's content type is ${ds.meta.contentType}`,
+      );
+    }
+    if (producer !== undefined) {
+      const decision = decideProducer(state, producer);
+      if (decision.kind === "duplicate") {
+        const inFlight = ds.producerWrite(producer.id);
+        if (inFlight !== undefined) {
+          await inFlight; // answer only once what it duplicates is committed (or failed)
+          continue;
+        }
+        ctx.metrics.duplicates.inc();
+        return send(res, 204, {
+          "stream-next-offset": formatOffset(ds.tail),
+          ...producerHeaders(decision.epoch, decision.highestSeq),
+        });
+      }
+      if (decision.kind !== "accept") throw producerError(decision, producer);
+    }
+    if (streamSeq !== undefined && !streamSeqAllowed(state, streamSeq)) {
+      throw conflict(
+        "STREAM_SEQ_CONFLICT",
+        `Stream-Seq ${JSON.stringify(streamSeq)} is not above the last one`,
+      );
+    }
+    const payload = isJsonType(ds.meta.contentType) ? encodeJsonAppend(body, false).unit : body;
+    const change: CoordinationChange = {};
+    if (producer !== undefined) change.producer = producer;
+    if (streamSeq !== undefined) change.streamSeq = streamSeq;
+    if (closing) change.close = true;
+    const started = performance.now();
+    const position = await ds.append(payload, change);
+    ctx.metrics.appended(payload.length, performance.now() - started);
+    ctx.subscriptions.onAppend(ds.path);
+    const headers: Record<string, string> = { "stream-next-offset": formatOffset(position) };
+    if (closing) headers["stream-closed"] = "true";
+    if (producer !== undefined)
+      Object.assign(headers, producerHeaders(producer.epoch, producer.seq));
+    return send(res, producer === undefined ? 204 : 200, headers);
+  }
+}
+
+/** POST with an empty body and Stream-Closed: true (PROTOCOL.md §5.3). */
+async function closeOnly(
+  ctx: ServerContext,
+  res: ServerResponse,
+  path: string,
+  producer: ProducerTuple | undefined,
+): Promise<void> {
+  const ds = await ctx.registry.live(path, true);
+  for (;;) {
+    await ds.ready();
+    const state = ds.pending;
+    if (producer === undefined) {
+      if (!state.closed) await ds.close({});
+      else await ds.whenCloseStored();
+      if (!ds.committed.closed) continue;
+      return send(res, 204, closedHeaders(ds));
+    }
+    if (state.closed) {
+      const closedBy = state.closedBy;
+      if (closedBy !== null && sameTuple(producer, closedBy)) {
+        await Promise.all([ds.whenCloseStored(), ds.producerWrite(producer.id)]);
+        if (!ds.committed.closed) continue;
+        return send(res, 204, {
+          ...closedHeaders(ds),
+          ...producerHeaders(closedBy.epoch, closedBy.seq),
+        });
+      }
+      throw closedError(ds);
+    }
+    const decision = decideProducer(state, producer);
+    if (decision.kind === "duplicate") {
+      const inFlight = ds.producerWrite(producer.id);
+      if (inFlight !== undefined) {
+        await inFlight;
+        continue;
+      }
+      return send(res, 204, {
+        "stream-next-offset": formatOffset(ds.tail),
+        ...producerHeaders(decision.epoch, decision.highestSeq),
+      });
+    }
+    if (decision.kind !== "accept") throw producerError(decision, producer);
+    await ds.close({ producer });
+    return send(res, 204, {
+      ...closedHeaders(ds),
+      ...producerHeaders(producer.epoch, producer.seq),
+    });
+  }
+}
+
+function sameTuple(a: ProducerTuple, b: ProducerTuple): boolean {
+  return a.id === b.id && a.epoch === b.epoch && a.seq === b.seq;
+}
+
+function producerHeaders(epoch: number, seq: number): Record<string, string> {
+  return { "producer-epoch": String(epoch), "producer-seq": String(seq) };
+}
+
+function closedHeaders(ds: DsStream): Record<string, string> {
+  return { "stream-next-offset": formatOffset(ds.tail), "stream-closed": "true" };
+}
+
+function closedError(ds: DsStream): HttpError {
+  return conflict("STREAM_CLOSED", `the stream ${ds.path} is closed`, closedHeaders(ds));
+}
+
+function producerError(
+  decision: ReturnType<typeof decideProducer>,
+  producer: ProducerTuple,
+): HttpError {
+  switch (decision.kind) {
+    case "stale-epoch":
+      return new HttpError(
+        403,
+        "PRODUCER_FENCED",
+        `producer epoch ${producer.epoch} is older than ${decision.currentEpoch}`,
+        {
+          "producer-epoch": String(decision.currentEpoch),
+        },
+      );
+    case "bad-epoch-seq":
+      return badRequest(
+        "PRODUCER_EPOCH_SEQ",
+        "a producer's new epoch must start at Producer-Seq 0",
+      );
+    case "gap":
+      return conflict(
+        "PRODUCER_SEQ_GAP",
+        `expected Producer-Seq ${decision.expectedSeq}, got ${producer.seq}`,
+        {
+          "producer-expected-seq": String(decision.expectedSeq),
+          "producer-received-seq": String(producer.seq),
+        },
+      );
+    default:
+      return new HttpError(500, "INTERNAL", "unexpected producer decision");
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * One Durable Streams stream over one journal stream. Each HTTP append is one journal record
+ * (one "message"); its offset is `base + seq` (offsets.ts). Appends are validated against the
+ * state as it will be once everything already accepted commits (`pending`), so concurrent
+ * requests to one stream still share group commits: validation, seq assignment and the journal
+ * append happen in one synchronous step, in arrival order. `committed` follows the journal's
+ * acknowledgements; if an append fails, new requests wait while `pending` is rebuilt from it.
+ */
+import type { Stream } from "../../storage/stream/stream.js";
+import {
+  applyChange,
+  type CoordinationChange,
+  type CoordinationState,
+  cloneState,
+  decodeChange,
+  encodeChange,
+  fromSnapshot,
+  isEmptyChange,
+  toSnapshot,
+} from "./producer-state.js";
+import {
+  RecentMessages as Recent,
+  type RecentBudget,
+  type RecentMessages,
+  type RecentRead,
+} from "./recent-messages.js";
+
+export interface ForkOf {
+  /** The source stream's path. */
+  source: string;
+  /** The offset (position) the fork was taken at: the fork's own positions continue from it. */
+  offset: number;
+  subOffset: number;
+}
+
+/** What the server keeps in the journal stream's metadata (`meta.ds`). */
+export interface DsMeta {
+  contentType: string;
+  ttlSeconds: number | null;
+  expiresAt: string | null;
+  /** Changes with every (re)creation of the path, so ETags of a deleted stream never match. */
+  incarnation: string;
+  softDeleted: boolean;
+  fork: ForkOf | null;
+  snapshot?: ReturnType<typeof toSnapshot>;
+}
+
+/** Coordination state is written to the metadata after this many appends that changed it. */
+const SNAPSHOT_EVERY_CHANGES = 1024;
+/** Newest message bytes kept in memory for a stream with live readers (recent-messages.ts). */
+const RECENT_BYTES_MAX = 1024 * 1024;
+
+export class DsStream {
+  pending: CoordinationState;
+  committed: CoordinationState;
+  /** Live forks of this stream (derived at startup, kept up to date). */
+  forks = 0;
+  lastAccessMs: number;
+  private inFlight = 0;
+  private drained: Array<() => void> = [];
+  private resyncing: Promise<void> | undefined;
+  private readonly producerInFlight = new Map<string, Promise<unknown>>();
+  private changesSinceSnapshot = 0;
+  private closing: Promise<void> | undefined;
+  private readonly waiters = new Set<() => void>();
+  private liveReaders = 0;
+  private recent: RecentMessages | undefined;
+  /** The last SSE data event built, shared by every live reader at the same position. */
+  sseEvent: { from: number; end: number; text: string } | undefined;
+  deleted = false;
+
+  constructor(
+    readonly path: string,
+    readonly stream: Stream,
+    public meta: DsMeta,
+    committed: CoordinationState,
+    nowMs: number,
+  ) {
+    this.committed = committed;
+    this.pending = cloneState(committed);
+    this.lastAccessMs = nowMs;
+  }
+
+  /** Rebuilds the committed state: the snapshot in the metadata plus the records after it. */
+  static async load(path: string, stream: Stream, meta: DsMeta, nowMs: number): Promise<DsStream> {
+    const { state, seq } = fromSnapshot(meta.snapshot);
+    const { firstSeq, lastSeq } = stream.info();
+    if (seq < lastSeq) {
+      for await (const record of stream.read({ after: Math.max(seq, firstSeq - 1) })) {
+        if (record.attributes === undefined) continue;
+        const change = decodeChange(record.attributes);
+        if (change !== undefined) applyChange(state, change);
+      }
+    }
+    return new DsStream(path, stream, meta, state, nowMs);
+  }
+
+  get base(): number {
+    return this.meta.fork?.offset ?? 0;
+  }
+
+  /** The position after the last message. */
+  get tail(): number {
+    return this.base + this.stream.info().lastSeq;
+  }
+
+  /** Positions below this are no longer held by this stream's own journal stream. */
+  get firstOwnPosition(): number {
+    return this.base + this.stream.info().firstSeq - 1;
+  }
+
+  get closed(): boolean {
+    return this.committed.closed;
+  }
+
+  touch(nowMs: number): void {
+    this.lastAccessMs = nowMs;
+  }
+
+  expiresAtMs(): number {
+    if (this.meta.ttlSeconds !== null) return this.lastAccessMs + this.meta.ttlSeconds * 1000;
+    if (this.meta.expiresAt !== null) return Date.parse(this.meta.expiresAt);
+    return Number.POSITIVE_INFINITY;
+  }
+
+  /** Resolves when a resync after a failed append is over (at once if there is none). */
+  ready(): Promise<void> {
+    return this.resyncing ?? Promise.resolve();
+  }
+
+  /** The in-flight append of a producer, if any: a duplicate waits for it before answering. */
+  producerWrite(id: string): Promise<unknown> | undefined {
+    return this.producerInFlight.get(id);
+  }
+
+  /**
+   * Appends one message whose change was validated against `pending` by the caller in this same
+   * synchronous turn. Resolves with the message's position once it is committed.
+   */
+  append(payload: Uint8Array | string, change: CoordinationChange): Promise<number> {
+    applyChange(this.pending, change);
+    const attributes = isEmptyChange(change) ? undefined : encodeChange(change);
+    this.inFlight++;
+    const write = this.stream.append(payload, attributes === undefined ? {} : { attributes }).then(
+      ({ seq }) => {
+        applyChange(this.committed, change);
+        this.recent?.add(
+          this.base + seq,
+          typeof payload === "string" ? Buffer.from(payload) : payload,
+        );
+        if (attributes !== undefined) this.afterChange();
+        this.settled();
+        this.notify();
+        return this.base + seq;
+      },
+      (err: unknown) => {
+        this.fail();
+        this.settled();
+        throw err;
+      },
+    );
+    if (change.producer !== undefined) {
+      const id = change.producer.id;
+      const tracked = write.catch(() => undefined);
+      this.producerInFlight.set(id, tracked);
+      void tracked.then(() => {
+        if (this.producerInFlight.get(id) === tracked) this.producerInFlight.delete(id);
+      });
+    }
+    return write;
+  }
+
+  /**
+   * Closes the stream without a message (and records a producer's close-only request): applied
+   * to `pending` at once, so later appends are refused, then stored once earlier appends commit.
+   */
+  close(change: CoordinationChange): Promise<void> {
+    applyChange(this.pending, { ...change, close: true });
+    const closing = this.storeClose(change);
+    this.closing = closing.catch(() => undefined);
+    return closing;
+  }
+
+  /** Resolves once a close accepted earlier is stored (or failed). */
+  whenCloseStored(): Promise<void> {
+    return this.closing ?? Promise.resolve();
+  }
+
+  private async storeClose(change: CoordinationChange): Promise<void> {
+    await this.whenDrained();
+    const next = cloneState(this.committed);
+    applyChange(next, { ...change, close: true });
+    try {
+      await this.saveMeta({ ...this.meta, snapshot: toSnapshot(next, this.stream.info().lastSeq) });
+    } catch (err) {
+      this.fail();
+      throw err;
+    }
+    this.committed = next;
+    this.changesSinceSnapshot = 0;
+    this.notify();
+  }
+
+  /** Stores the coordination state now (at shutdown, so the next start reads nothing). */
+  async snapshot(): Promise<void> {
+    if (this.changesSinceSnapshot === 0 || this.deleted) return;
+    await this.whenDrained();
+    this.changesSinceSnapshot = 0;
+    await this.saveMeta({
+      ...this.meta,
+      snapshot: toSnapshot(this.committed, this.stream.info().lastSeq),
+    });
+  }
+
+  async saveMeta(meta: DsMeta): Promise<void> {
+    await this.stream.setMeta({ ...this.stream.meta, ds: meta });
+    this.meta = meta;
+  }
+
+  /** Calls `wake` once, at the next commit, close, delete or expiry; returns a cancel function. */
+  onChange(wake: () => void): () => void {
+    this.waiters.add(wake);
+    return () => this.waiters.delete(wake);
+  }
+
+  /**
+   * A live reader (SSE or long-poll) starts: while any is open, new messages are also kept in
+   * memory for them. Returns the function to call when it ends.
+   */
+  liveReaderOpened(budget: RecentBudget): () => void {
+    this.recent ??= new Recent(budget, RECENT_BYTES_MAX);
+    this.liveReaders++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (--this.liveReaders > 0) return;
+      this.recent?.clear();
+      this.recent = undefined;
+      this.sseEvent = undefined;
+    };
+  }
+
+  /** Messages after `from` up to `stop` from memory, when all are there (recent-messages.ts). */
+  recentAfter(from: number, stop: number, bytesMax: number): RecentRead | undefined {
+    return this.recent?.after(from, stop, bytesMax);
+  }
+
+  get liveWaiters(): number {
+    return this.waiters.size;
+  }
+
+  notify(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  private afterChange(): void {
+    if (++this.changesSinceSnapshot < SNAPSHOT_EVERY_CHANGES) return;
+    void this.snapshot().catch(() => undefined); // only a longer replay at the next start
+  }
+
+  private whenDrained(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+
+  private settled(): void {
+    if (--this.inFlight > 0) return;
+    const waiting = this.drained;
+    this.drained = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** An append failed: once nothing is in flight, `pending` becomes what is committed. */
+  private fail(): void {
+    this.resyncing ??= this.whenDrained().then(() => {
+      this.pending = cloneState(this.committed);
+      this.resyncing = undefined;
+    });
+  }
+}

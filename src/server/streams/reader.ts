@@ -1,0 +1,81 @@
+/**
+ * Reading messages by position, through fork chains: a fork shows its source's messages up to
+ * the fork offset, then its own (PROTOCOL.md §4.2). Reads are bounded by bytes: a response holds
+ * at most `bytesMax` (but always at least one message), and says whether it reached the tail,
+ * so memory stays flat however large the stream. The newest messages of a stream with live
+ * readers come from memory when they are there (recent-messages.ts).
+ */
+
+import { HttpError } from "../http/http-error.js";
+import type { DsRegistry } from "./ds-registry.js";
+import type { DsStream } from "./ds-stream.js";
+
+export interface Collected {
+  parts: Uint8Array[];
+  bytes: number;
+  /** The position after the last message returned (the start position if none). */
+  end: number;
+  /** True when `end` is the stream's tail (or the cap). */
+  complete: boolean;
+}
+
+export async function collect(
+  registry: DsRegistry,
+  ds: DsStream,
+  from: number,
+  bytesMax: number,
+  cap = Number.POSITIVE_INFINITY,
+): Promise<Collected> {
+  const out: Collected = { parts: [], bytes: 0, end: from, complete: false };
+  const stop = Math.min(cap, ds.tail);
+  if (from >= stop) {
+    out.complete = true;
+    return out;
+  }
+  let position = from;
+  if (ds.meta.fork !== null && position < ds.base) {
+    const source = registry.peek(ds.meta.fork.source);
+    if (source === undefined) {
+      throw new HttpError(
+        410,
+        "GONE",
+        `the source of fork ${ds.path} is gone; its inherited data cannot be read`,
+      );
+    }
+    const inherited = await collect(registry, source, position, bytesMax, ds.base);
+    out.parts.push(...inherited.parts);
+    out.bytes += inherited.bytes;
+    out.end = inherited.end;
+    if (!inherited.complete || out.bytes >= bytesMax) return out;
+    position = ds.base;
+  }
+  if (position < ds.firstOwnPosition) {
+    throw new HttpError(
+      410,
+      "CURSOR_EXPIRED",
+      `offset ${position} of ${ds.path} is no longer retained; the oldest held is ${ds.firstOwnPosition}`,
+    );
+  }
+  const recent = ds.recentAfter(position, stop, bytesMax - out.bytes);
+  if (recent !== undefined) {
+    out.parts.push(...recent.parts);
+    out.bytes += recent.bytes;
+    out.end = recent.end;
+    out.complete = out.end >= stop;
+    return out;
+  }
+  for await (const record of ds.stream.read({ after: position - ds.base })) {
+    const at = ds.base + record.seq;
+    if (at > stop) break;
+    out.parts.push(record.payload);
+    out.bytes += record.payload.byteLength;
+    out.end = at;
+    if (out.bytes >= bytesMax || at === stop) break;
+  }
+  out.complete = out.end >= stop;
+  return out;
+}
+
+export function concat(parts: Uint8Array[], bytes: number): Buffer {
+  return Buffer.concat(parts, bytes);
+}

@@ -1,0 +1,70 @@
+/**
+ * Counters a journal keeps while it runs (since it was opened), and the shape of `stats()`.
+ */
+import type { ReleaseReason } from "../retention/retention.js";
+
+export interface ReleasedCounts {
+  segments: number;
+  records: number;
+  bytes: number;
+}
+
+export interface JournalStats {
+  streams: number;
+  /** Bytes on disk across all streams. */
+  bytes: number;
+  records: number;
+  /** Timestamp of the oldest record held by any stream, or null. */
+  oldestTimestamp: number | null;
+  /** Timestamp of the newest record, or null. */
+  newestTimestamp: number | null;
+  /** Released to stay within a stream's bytesMax/recordsMax or the journal's bytesMax. */
+  evictions: ReleasedCounts;
+  /** Released by a stream's ageMsMax. */
+  expiries: ReleasedCounts;
+  /** Released because every consumer acknowledged it (retention 'acked'). */
+  acknowledged: ReleasedCounts;
+  /** Released by `trim`. */
+  trimmed: ReleasedCounts;
+  /** Streams deleted by `deleteStream`, and by the idle sweeper. */
+  streamsDeleted: number;
+  streamsSwept: number;
+  /** Appends refused, by error code. */
+  rejected: { STREAM_FULL: number; JOURNAL_FULL: number; DISK_FULL: number };
+  /** fdatasync calls that made appends durable, since the journal was opened. */
+  syncs: number;
+  /** Free bytes on the journal's file system at the last check, or null if unknown. */
+  diskFreeBytes: number | null;
+}
+
+const zero = (): ReleasedCounts => ({ segments: 0, records: 0, bytes: 0 });
+
+export class JournalCounters {
+  readonly evictions = zero();
+  readonly expiries = zero();
+  readonly acknowledged = zero();
+  readonly trimmed = zero();
+  streamsDeleted = 0;
+  streamsSwept = 0;
+  syncs = 0;
+  readonly rejected = { STREAM_FULL: 0, JOURNAL_FULL: 0, DISK_FULL: 0 };
+
+  released(reason: ReleaseReason, records: number, bytes: number): void {
+    const counts =
+      reason === "age"
+        ? this.expiries
+        : reason === "acked"
+          ? this.acknowledged
+          : reason === "trim"
+            ? this.trimmed
+            : this.evictions;
+    counts.segments++;
+    counts.records += records;
+    counts.bytes += bytes;
+  }
+
+  rejectedWith(code: string): void {
+    if (code === "STREAM_FULL" || code === "JOURNAL_FULL" || code === "DISK_FULL")
+      this.rejected[code]++;
+  }
+}

@@ -1,0 +1,503 @@
+/**
+ * A journal: a directory of streams with one writer process (docs/format.md §1). `open` takes the
+ * writer lock, cleans up interrupted creates and deletes, and recovers every stream; the time it
+ * takes depends on the number of streams and what was written since each stream's checkpoint,
+ * not on how much data the journal holds. Background work is in journal-maintenance.ts, the
+ * journal-wide limits in journal-limits.ts.
+ */
+
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import {
+  ClosedError,
+  CorruptError,
+  fromSystemError,
+  InvalidArgumentError,
+  isErrnoCode,
+  NotFoundError,
+  ReadOnlyError,
+  TidemarkError,
+} from "../../errors.js";
+import { Mirror, type MirrorOptions } from "../../outbox/mirror.js";
+import { Outbox, type OutboxOptions } from "../../outbox/outbox.js";
+import { removeTree } from "../fs/file-ops.js";
+import type { FileSystem } from "../fs/file-system.js";
+import { NodeFileSystem } from "../fs/node-file-system.js";
+import { IndexCache } from "../index/index-cache.js";
+import { ReadOnlyTail } from "../read/read-only-tail.js";
+import type { RecoveryEvent } from "../recovery/recovery-event.js";
+import { JournalAccounting, resolveJournalLimits } from "../retention/journal-limits.js";
+import {
+  limitsToJson,
+  type Retention,
+  resolveLimits,
+  type StreamLimits,
+  validateRetention,
+} from "../retention/stream-limits.js";
+import { ConsumerStore } from "../stream/consumer-store.js";
+import { Stream, type StreamHost } from "../stream/stream.js";
+import { streamIdentity, validateStreamName } from "../stream/stream-name.js";
+import {
+  createStreamDir,
+  DELETED_STREAM_PREFIX,
+  type OpenerContext,
+  openStreamDir,
+  TMP_STREAM_PREFIX,
+} from "../stream/stream-opener.js";
+import type { StreamState } from "../stream/stream-state.js";
+import { BufferPool } from "../write/buffer-pool.js";
+import { StreamWriter, type WriterContext } from "../write/stream-writer.js";
+import { checkDescriptor, prepareDirectory, STREAMS_DIR } from "./journal-directory.js";
+import { JournalMaintenance, type Logger, SILENT_LOGGER } from "./journal-maintenance.js";
+import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./journal-options.js";
+import { JournalCounters, type JournalStats } from "./journal-stats.js";
+import { Semaphore } from "./semaphore.js";
+import { WriterLock } from "./writer-lock.js";
+
+const INDEX_CACHE_SEGMENTS = 256;
+const BUFFER_POOL_BYTES_MAX = 32 * 1024 * 1024;
+
+export interface StreamOptions {
+  /** Limits for this stream; for an existing stream, given limits replace the stored ones. */
+  limits?: StreamLimits;
+  retention?: Retention;
+  /** Metadata a new stream is created with, in the same atomic step (ignored if it exists). */
+  meta?: Record<string, unknown>;
+}
+
+interface Entry {
+  stream: Stream;
+  state: StreamState;
+  writer: StreamWriter | undefined;
+  consumers: ConsumerStore;
+}
+
+export class Journal {
+  /** Everything `open` repaired or found damaged (also passed to `onRecovery`). */
+  readonly recovery: RecoveryEvent[] = [];
+  /** Bytes recovery scanned to find the streams' tails at open. */
+  recoveryScannedBytes = 0;
+  private readonly streams = new Map<string, Entry>();
+  private readonly opening = new Map<string, Promise<Stream>>();
+  private readonly openLimit: Semaphore;
+  private readonly buffers = new BufferPool(BUFFER_POOL_BYTES_MAX);
+  private readonly counters = new JournalCounters();
+  private readonly outboxes = new Map<string, Promise<Outbox>>();
+  private readonly mirrors = new Set<Mirror>();
+  private readonly mirrorTargets = new Set<string>();
+  private mirrorOpening: Promise<unknown> = Promise.resolve();
+  private readonly accounting: JournalAccounting;
+  private readonly maintenance: JournalMaintenance;
+  private readonly host: StreamHost;
+  private readonly opener: OpenerContext;
+  private readonly writerContext: WriterContext;
+  private readonly readOnlyTail: ReadOnlyTail | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly dir: string,
+    readonly options: ResolvedOptions,
+    private readonly fs: FileSystem,
+    private readonly clock: () => number,
+    private readonly lock: WriterLock | undefined,
+    journalOptions: JournalOptions,
+  ) {
+    const report = (event: RecoveryEvent) => {
+      this.recovery.push(event);
+      journalOptions.onRecovery?.(event);
+    };
+    const logger: Logger = journalOptions.logger ?? SILENT_LOGGER;
+    this.opener = { fs, streamsDir: join(dir, STREAMS_DIR), options, clock, report };
+    this.openLimit = new Semaphore(options.openConcurrency);
+    this.accounting = new JournalAccounting(resolveJournalLimits(journalOptions.limits), () => {
+      void this.maintenance.checkDisk();
+    });
+    this.maintenance = new JournalMaintenance({
+      dir,
+      fs,
+      options,
+      accounting: this.accounting,
+      clock,
+      logger,
+      streams: () => this.streams.values(),
+      sweep: (name) => this.remove(name, true),
+    });
+    const indexCache = new IndexCache(fs, INDEX_CACHE_SEGMENTS, options.readOnly);
+    this.writerContext = {
+      fs,
+      options,
+      clock,
+      indexCache,
+      buffers: this.buffers,
+      admit: (bytes) => {
+        try {
+          this.accounting.admit(bytes);
+        } catch (err) {
+          if (err instanceof TidemarkError) this.counters.rejectedWith(err.code);
+          throw err;
+        }
+      },
+      settle: (bytes, committed) => {
+        this.accounting.settle(bytes, committed);
+        if (committed) {
+          this.accounting.setNothingToEvict(false);
+          this.maintenance.requestEviction();
+        }
+      },
+      hasRoom: (bytes) => this.accounting.hasRoom(bytes),
+      waitForRoom: (bytes) => {
+        this.maintenance.requestEviction();
+        return this.accounting.waitForRoom(bytes);
+      },
+      onDiskBytes: (delta) => this.accounting.onDiskBytes(delta),
+      onReleased: (reason, records, bytes) => this.counters.released(reason, records, bytes),
+      onRejected: (code) => this.counters.rejectedWith(code),
+      onSynced: () => {
+        this.counters.syncs++;
+      },
+      onUnchecked: (delta) => this.maintenance.onUnchecked(delta),
+    };
+    this.readOnlyTail = options.readOnly
+      ? new ReadOnlyTail(fs, options.pollIntervalMs, fs instanceof NodeFileSystem)
+      : undefined;
+    const tail = this.readOnlyTail;
+    this.host = {
+      options,
+      reader: { fs, indexCache, readChunkBytes: options.readChunkBytes },
+      isClosed: () => this.closed,
+      now: clock,
+      ...(tail === undefined
+        ? {}
+        : {
+            refresh: (state) => tail.refresh(state),
+            watch: (state, wake) => tail.watch(state, wake),
+          }),
+    };
+  }
+
+  static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
+    if (typeof dir !== "string" || dir.length === 0) {
+      throw new InvalidArgumentError("Journal.open needs a directory path");
+    }
+    const resolved = resolveOptions(options);
+    resolveJournalLimits(options.limits); // validate before touching the disk
+    const fs = options.fs ?? new NodeFileSystem();
+    const clock = options.clock ?? Date.now;
+    await prepareDirectory(fs, dir, resolved.readOnly);
+    const lock =
+      resolved.readOnly || options.fs !== undefined ? undefined : await WriterLock.acquire(dir);
+    let journal: Journal | undefined;
+    try {
+      await checkDescriptor(fs, dir, clock, resolved);
+      journal = new Journal(dir, resolved, fs, clock, lock, options);
+      await journal.openAll();
+      if (!resolved.readOnly) {
+        await journal.maintenance.checkDisk();
+        journal.maintenance.start();
+        journal.maintenance.requestEviction();
+      }
+      return journal;
+    } catch (err) {
+      await journal?.close().catch(() => undefined);
+      await lock?.release();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens the stream called `name`, creating it if it does not exist (writer only). Given
+   * `limits` or `retention` are stored with the stream, replacing what it had.
+   */
+  async stream(name: string, options: StreamOptions = {}): Promise<Stream> {
+    validateStreamName(name);
+    this.checkOpen();
+    const limits =
+      options.limits === undefined ? undefined : resolveLimits(options.limits, { stream: name });
+    const retention =
+      options.retention === undefined
+        ? undefined
+        : validateRetention(options.retention, { stream: name });
+    let stream = this.streams.get(name)?.stream;
+    if (stream === undefined) {
+      let opening = this.opening.get(name);
+      if (opening === undefined) {
+        // Bounded: a thousand streams opened at once would hold a thousand recoveries' buffers.
+        opening = this.openLimit
+          .run(() => this.openOrCreate(name, options))
+          .finally(() => this.opening.delete(name));
+        this.opening.set(name, opening);
+      }
+      stream = await opening;
+    }
+    const changed =
+      (limits !== undefined &&
+        JSON.stringify(stream.limits) !== JSON.stringify(limitsToJson(limits))) ||
+      (retention !== undefined && stream.retention !== retention);
+    if (changed)
+      await stream.configure({
+        ...(limits === undefined ? {} : { limits: options.limits }),
+        ...(retention === undefined ? {} : { retention }),
+      });
+    return stream;
+  }
+
+  /**
+   * Opens the outbox called `name` (creating its streams if they do not exist), delivering to
+   * `options.upstream` once started. One instance per name per journal; `close()` closes it.
+   */
+  async outbox(name: string, options: OutboxOptions): Promise<Outbox> {
+    this.checkOpen();
+    if (this.options.readOnly) {
+      throw new ReadOnlyError("an outbox needs a journal opened for writing");
+    }
+    if (this.outboxes.has(name)) {
+      throw new InvalidArgumentError(`outbox ${JSON.stringify(name)} is already open`);
+    }
+    const opening = Outbox.open(this, name, options);
+    this.outboxes.set(name, opening);
+    try {
+      return await opening;
+    } catch (err) {
+      this.outboxes.delete(name);
+      throw err;
+    }
+  }
+
+  /**
+   * Mirrors the stream `source` to a remote Durable Streams stream, exactly once, resuming where
+   * it stopped (see Mirror). Start it with `start()`; `close()` stops it.
+   */
+  async mirror(source: string, options: MirrorOptions): Promise<Mirror> {
+    this.checkOpen();
+    if (this.options.readOnly)
+      throw new ReadOnlyError("a mirror needs a journal opened for writing");
+    const key = `${source}\u0000${options?.target}`;
+    if (this.mirrorTargets.has(key)) {
+      throw new InvalidArgumentError(`${source} is already mirrored to ${options.target}`);
+    }
+    this.mirrorTargets.add(key);
+    // One at a time: opening a mirror rewrites the source's metadata (its mirrors' start seqs).
+    const opening = this.mirrorOpening.then(() => Mirror.open(this, source, options));
+    this.mirrorOpening = opening.catch(() => undefined);
+    try {
+      const mirror = await opening;
+      this.mirrors.add(mirror);
+      return mirror;
+    } catch (err) {
+      this.mirrorTargets.delete(key);
+      throw err;
+    }
+  }
+
+  /** Names of the streams in this journal, sorted. */
+  list(): string[] {
+    this.checkOpen();
+    return [...this.streams.keys()].sort();
+  }
+
+  /**
+   * Deletes a stream and all its data. Atomic: a crash during the delete leaves the stream whole
+   * or gone. Appends already accepted finish first; followers end. Resolves false if there was
+   * no such stream.
+   */
+  async deleteStream(name: string): Promise<boolean> {
+    validateStreamName(name);
+    this.checkOpen();
+    if (this.options.readOnly) throw new ReadOnlyError(undefined, { stream: name });
+    await this.opening.get(name)?.catch(() => undefined);
+    if (!this.streams.has(name)) return false;
+    await this.remove(name, false);
+    return true;
+  }
+
+  /** Totals across streams and what the journal has released or refused since it opened. */
+  async stats(): Promise<JournalStats> {
+    this.checkOpen();
+    let bytes = 0;
+    let records = 0;
+    let oldest: number | null = null;
+    let newest: number | null = null;
+    for (const { state, writer } of this.streams.values()) {
+      bytes += state.segments.totalBytes();
+      records += state.records;
+      if (state.records === 0) continue;
+      newest = Math.max(newest ?? 0, state.tail.lastTimestampMs);
+      const first = writer === undefined ? undefined : await writer.firstRecordTimestamp();
+      if (first !== undefined) oldest = Math.min(oldest ?? first, first);
+    }
+    const { counters } = this;
+    return {
+      streams: this.streams.size,
+      bytes,
+      records,
+      oldestTimestamp: oldest,
+      newestTimestamp: newest,
+      evictions: { ...counters.evictions },
+      expiries: { ...counters.expiries },
+      acknowledged: { ...counters.acknowledged },
+      trimmed: { ...counters.trimmed },
+      streamsDeleted: counters.streamsDeleted,
+      streamsSwept: counters.streamsSwept,
+      rejected: { ...counters.rejected },
+      syncs: counters.syncs,
+      diskFreeBytes: this.accounting.diskFreeBytes ?? null,
+    };
+  }
+
+  /** @internal Runs one round of background work now (expiry, sweeping, disk check, eviction). */
+  runMaintenance(): Promise<void> {
+    this.checkOpen();
+    return this.maintenance.runOnce();
+  }
+
+  /** Finishes in-flight appends, syncs and checkpoints every stream, releases the lock. */
+  close(): Promise<void> {
+    this.closing ??= this.closeAll();
+    return this.closing;
+  }
+
+  private async closeAll(): Promise<void> {
+    // Outboxes and mirrors first, while the journal still takes writes: they finish attempts
+    // in flight and write their state (delivered entries, positions) to their streams.
+    const outboxes = await Promise.allSettled(this.outboxes.values());
+    for (const opened of outboxes) {
+      if (opened.status === "fulfilled") await opened.value.close().catch(() => undefined);
+    }
+    for (const mirror of this.mirrors) await mirror.stop().catch(() => undefined);
+    this.closed = true;
+    this.maintenance.stop();
+    await Promise.allSettled([...this.opening.values()]);
+    const failures: unknown[] = [];
+    for (const { state, writer, consumers } of this.streams.values()) {
+      try {
+        await writer?.close();
+        await consumers.close();
+      } catch (err) {
+        failures.push(err);
+      }
+      state.end();
+    }
+    this.readOnlyTail?.close();
+    await this.lock?.release();
+    if (failures.length > 0) throw failures[0];
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError();
+  }
+
+  /** Deletes a stream: rename out of sight and flush (the atomic step), then remove the files. */
+  private async remove(name: string, swept: boolean): Promise<void> {
+    const entry = this.streams.get(name);
+    if (entry === undefined) return;
+    const { state, writer, consumers } = entry;
+    state.deleted = true;
+    state.end();
+    await writer?.close();
+    await consumers.close();
+    const streamsDir = join(this.dir, STREAMS_DIR);
+    const graveyard = join(streamsDir, DELETED_STREAM_PREFIX + randomBytes(8).toString("hex"));
+    try {
+      await this.fs.rename(state.dir, graveyard);
+      if (this.options.durability !== "none") await this.fs.syncDir(streamsDir);
+    } catch (err) {
+      throw fromSystemError(err, `delete stream ${JSON.stringify(name)}`, { stream: name });
+    } finally {
+      this.streams.delete(name);
+    }
+    this.accounting.onDiskBytes(-state.segments.totalBytes());
+    if (swept) this.counters.streamsSwept++;
+    else this.counters.streamsDeleted++;
+    // What is left is garbage; if this fails, the next open removes it.
+    await removeTree(this.fs, graveyard).catch(() => undefined);
+  }
+
+  private async openOrCreate(name: string, options: StreamOptions): Promise<Stream> {
+    const { dirName } = streamIdentity(name);
+    try {
+      return await this.openDir(dirName);
+    } catch (err) {
+      if (!isErrnoCode(err, "ENOENT")) throw err;
+    }
+    if (this.options.readOnly) {
+      throw new NotFoundError(`stream ${JSON.stringify(name)} does not exist`, { stream: name });
+    }
+    try {
+      await createStreamDir(this.opener, name, options);
+    } catch (err) {
+      // Another opener of this process won a race for the same directory: open theirs.
+      if (!(err instanceof TidemarkError && isErrnoCode(err.cause, "EEXIST"))) throw err;
+    }
+    return this.openDir(dirName);
+  }
+
+  private async openDir(dirName: string): Promise<Stream> {
+    const opened = await openStreamDir(this.opener, dirName);
+    this.recoveryScannedBytes += opened.scannedBytes;
+    const { state } = opened;
+    const writer =
+      opened.activeFile === undefined
+        ? undefined
+        : new StreamWriter(this.writerContext, state, opened.activeFile);
+    const consumers = new ConsumerStore({
+      fs: this.fs,
+      state,
+      durable: this.options.durability === "always",
+      readOnly: this.options.readOnly,
+      clock: this.clock,
+      onAdvance: () => writer?.requestRelease(),
+    });
+    await consumers.load(this.opener.report);
+    const stream = new Stream(this.host, state, writer, consumers);
+    this.streams.set(state.name, { stream, state, writer, consumers });
+    this.accounting.onDiskBytes(state.segments.totalBytes());
+    return stream;
+  }
+
+  private async openAll(): Promise<void> {
+    const streamsDir = join(this.dir, STREAMS_DIR);
+    let names: string[];
+    try {
+      names = await this.fs.readdir(streamsDir);
+    } catch (err) {
+      if (isErrnoCode(err, "ENOENT") && this.options.readOnly) return;
+      throw err;
+    }
+    const toOpen: string[] = [];
+    for (const name of names) {
+      if (name.startsWith(TMP_STREAM_PREFIX) || name.startsWith(DELETED_STREAM_PREFIX)) {
+        if (this.options.readOnly) continue;
+        await removeTree(this.fs, join(streamsDir, name));
+        const what = name.startsWith(TMP_STREAM_PREFIX)
+          ? "an interrupted create"
+          : "an interrupted delete";
+        this.opener.report({
+          kind: "removed-temp",
+          path: name,
+          message: `removed ${name}, left by ${what}`,
+        });
+      } else {
+        toOpen.push(name);
+      }
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < toOpen.length) {
+        const dirName = toOpen[next++]!;
+        try {
+          await this.openDir(dirName);
+        } catch (err) {
+          if (!(err instanceof CorruptError) && !isErrnoCode(err, "ENOENT")) throw err;
+          const message = err instanceof Error ? err.message : String(err);
+          this.opener.report({
+            kind: "corrupt",
+            path: dirName,
+            message: `stream directory ${dirName} not opened: ${message}`,
+          });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: this.options.openConcurrency }, worker));
+  }
+}

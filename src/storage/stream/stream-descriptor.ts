@@ -1,0 +1,110 @@
+/**
+ * The stream descriptor, `stream.json` (docs/format.md §3): the stream's real name, when it was
+ * created, and metadata that belongs to the layers above the journal. It is replaced atomically.
+ */
+import { join } from "node:path";
+import { CorruptError, UnsupportedFormatError } from "../../errors.js";
+import { FORMAT_VERSION } from "../../format/constants.js";
+import { readSmallFile, writeFileAtomic } from "../fs/file-ops.js";
+import type { FileSystem } from "../fs/file-system.js";
+import {
+  limitsToJson,
+  type Retention,
+  resolveLimits,
+  type StreamLimits,
+  validateRetention,
+} from "../retention/stream-limits.js";
+import { STREAM_DESCRIPTOR_FILE } from "./stream-files.js";
+import { streamIdentity } from "./stream-name.js";
+
+export interface StreamDescriptor {
+  format: number;
+  name: string;
+  createdAtMs: number;
+  meta: Record<string, unknown>;
+  limits?: StreamLimits;
+  retention?: Retention;
+  /** Set by `trim({ before })`: records below it are released. */
+  trimmedBefore?: number;
+}
+
+const DESCRIPTOR_BYTES_MAX = 1024 * 1024;
+
+export async function readStreamDescriptor(
+  fs: FileSystem,
+  dir: string,
+  dirName: string,
+): Promise<StreamDescriptor> {
+  const raw = await readSmallFile(fs, join(dir, STREAM_DESCRIPTOR_FILE), DESCRIPTOR_BYTES_MAX);
+  let parsed: Partial<StreamDescriptor>;
+  try {
+    parsed = JSON.parse(raw.toString("utf8")) as Partial<StreamDescriptor>;
+  } catch (err) {
+    throw new CorruptError(
+      `${dirName}/${STREAM_DESCRIPTOR_FILE} is not valid JSON`,
+      { path: dirName },
+      err,
+    );
+  }
+  if (
+    typeof parsed.format !== "number" ||
+    typeof parsed.name !== "string" ||
+    typeof parsed.createdAtMs !== "number"
+  ) {
+    throw new CorruptError(
+      `${dirName}/${STREAM_DESCRIPTOR_FILE} lacks format, name or createdAtMs`,
+      { path: dirName },
+    );
+  }
+  if (parsed.format > FORMAT_VERSION) {
+    throw new UnsupportedFormatError(
+      `stream ${JSON.stringify(parsed.name)} uses format ${parsed.format}; this tidemark reads up to ${FORMAT_VERSION}`,
+      { stream: parsed.name },
+    );
+  }
+  if (streamIdentity(parsed.name).dirName !== dirName) {
+    throw new CorruptError(
+      `${dirName}/${STREAM_DESCRIPTOR_FILE} names a stream that does not live there`,
+      {
+        path: dirName,
+        stream: parsed.name,
+      },
+    );
+  }
+  const meta = typeof parsed.meta === "object" && parsed.meta !== null ? parsed.meta : {};
+  const descriptor: StreamDescriptor = {
+    format: parsed.format,
+    name: parsed.name,
+    createdAtMs: parsed.createdAtMs,
+    meta,
+  };
+  try {
+    if (parsed.limits !== undefined) descriptor.limits = limitsToJson(resolveLimits(parsed.limits));
+    if (parsed.retention !== undefined) descriptor.retention = validateRetention(parsed.retention);
+  } catch (err) {
+    throw new CorruptError(
+      `${dirName}/${STREAM_DESCRIPTOR_FILE} holds invalid limits`,
+      { path: dirName },
+      err,
+    );
+  }
+  if (parsed.trimmedBefore !== undefined) {
+    if (!Number.isSafeInteger(parsed.trimmedBefore) || parsed.trimmedBefore < 1) {
+      throw new CorruptError(`${dirName}/${STREAM_DESCRIPTOR_FILE} holds an invalid trim point`, {
+        path: dirName,
+      });
+    }
+    descriptor.trimmedBefore = parsed.trimmedBefore;
+  }
+  return descriptor;
+}
+
+export async function writeStreamDescriptor(
+  fs: FileSystem,
+  dir: string,
+  descriptor: StreamDescriptor,
+  durable: boolean,
+): Promise<void> {
+  const bytes = Buffer.from(JSON.stringify(descriptor), "utf8");
+  await writeFileAtomic(fs, dir, STREAM_DESCRIPTOR_FILE, bytes, durable);
+}

@@ -1,0 +1,116 @@
+/**
+ * The in-memory state of one stream that the writer, the readers and followers share: its
+ * segments, the sparse index of the active segment, the committed tail, and its configuration.
+ * Only the writer changes the data part, and only after the bytes it describes are written (and,
+ * under 'always', synced), so a reader never sees a record that is not committed.
+ */
+
+import type { SparseIndex } from "../index/sparse-index.js";
+import type { TailState } from "../recovery/tail-scan.js";
+import type { ResolvedLimits, Retention } from "../retention/stream-limits.js";
+import type { SegmentList } from "./segment-list.js";
+
+export interface StreamStateInit {
+  name: string;
+  dir: string;
+  tag: number;
+  createdAtMs: number;
+  segments: SegmentList;
+  activeIndex: SparseIndex;
+  tail: TailState;
+  /** The active segment's header time: no record in it is older (docs/format.md §4.1). */
+  activeCreatedAtMs: number;
+  nowMs: number;
+  limits: ResolvedLimits;
+  retention: Retention;
+  trimmedBefore: number;
+  meta: Record<string, unknown>;
+}
+
+export class StreamState {
+  readonly name: string;
+  readonly dir: string;
+  readonly tag: number;
+  readonly createdAtMs: number;
+  segments: SegmentList;
+  activeIndex: SparseIndex;
+  tail: TailState;
+  activeCreatedAtMs: number;
+  limits: ResolvedLimits;
+  retention: Retention;
+  /** Records below this seq were released by `trim` (their segments may still be on disk). */
+  trimmedBefore: number;
+  /** Metadata of the layers above the journal, stored in stream.json. */
+  meta: Record<string, unknown>;
+  /** Durable consumers' positions (last acknowledged seq), by consumer name. */
+  readonly consumerPositions = new Map<string, number>();
+  /** Set when the journal closes or the stream is deleted; followers end. */
+  ended = false;
+  /** Set when the stream was deleted (appends and reads say so). */
+  deleted = false;
+  /** Last time the stream was appended to or read (ms), for idle sweeping. */
+  touchedAtMs: number;
+  private waiters = new Set<() => void>();
+
+  constructor(init: StreamStateInit) {
+    this.name = init.name;
+    this.dir = init.dir;
+    this.tag = init.tag;
+    this.createdAtMs = init.createdAtMs;
+    this.segments = init.segments;
+    this.activeIndex = init.activeIndex;
+    this.tail = init.tail;
+    this.activeCreatedAtMs = init.activeCreatedAtMs;
+    this.limits = init.limits;
+    this.retention = init.retention;
+    this.trimmedBefore = init.trimmedBefore;
+    this.meta = init.meta;
+    this.touchedAtMs = init.nowMs;
+  }
+
+  get lastSeq(): number {
+    return this.tail.lastSeq;
+  }
+
+  /** The first seq still held: `lastSeq + 1` when the stream holds none. */
+  get firstSeq(): number {
+    return Math.min(Math.max(this.segments.first.baseSeq, this.trimmedBefore), this.lastSeq + 1);
+  }
+
+  get records(): number {
+    return this.lastSeq - this.firstSeq + 1;
+  }
+
+  /** The lowest consumer position, or undefined when the stream has no consumer. */
+  ackedMin(): number | undefined {
+    let min: number | undefined;
+    for (const position of this.consumerPositions.values()) {
+      if (min === undefined || position < min) min = position;
+    }
+    return min;
+  }
+
+  /** Calls `wake` once, at the next commit or when the stream ends; returns a cancel function. */
+  onChange(wake: () => void): () => void {
+    this.waiters.add(wake);
+    return () => {
+      this.waiters.delete(wake);
+    };
+  }
+
+  get waitersCount(): number {
+    return this.waiters.size;
+  }
+
+  notify(): void {
+    if (this.waiters.size === 0) return;
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const wake of waiters) wake();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+}
