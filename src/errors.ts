@@ -5,24 +5,78 @@
  * Programmer errors are assertions (`assert.ts`), not these.
  */
 
-export type ErrorCode =
-  | "INVALID_ARGUMENT"
-  | "INVALID_NAME"
-  | "RECORD_TOO_LARGE"
-  | "BATCH_TOO_LARGE"
-  | "CORRUPT"
-  | "CLOSED"
-  | "NOT_FOUND"
-  | "NOT_A_JOURNAL"
-  | "UNSUPPORTED_FORMAT"
-  | "JOURNAL_LOCKED"
-  | "READ_ONLY"
-  | "IO_ERROR"
-  | "DISK_FULL"
-  | "STREAM_FULL"
-  | "JOURNAL_FULL"
-  | "CURSOR_EXPIRED"
-  | "OUTBOX_FULL";
+/**
+ * Every code tidemark can return, in one list: the journal's, the outbox's and the server's. The
+ * HTTP layer maps each to a status through one table typed over this list
+ * (server/http/error-answers.ts), so a new code without a status fails the typecheck.
+ */
+export const ERROR_CODES = [
+  // The journal (storage).
+  "INVALID_ARGUMENT",
+  "INVALID_NAME",
+  "RECORD_TOO_LARGE",
+  "BATCH_TOO_LARGE",
+  "CORRUPT",
+  "CLOSED",
+  "NOT_FOUND",
+  "NOT_A_JOURNAL",
+  "UNSUPPORTED_FORMAT",
+  "JOURNAL_LOCKED",
+  "READ_ONLY",
+  "IO_ERROR",
+  "DISK_FULL",
+  "STREAM_FULL",
+  "JOURNAL_FULL",
+  "CURSOR_EXPIRED",
+  // The outbox.
+  "OUTBOX_FULL",
+  // The Durable Streams protocol (server): requests.
+  "INVALID_REQUEST",
+  "INVALID_JSON",
+  "EMPTY_BODY",
+  "EMPTY_JSON_ARRAY",
+  "INCOMPLETE_BODY",
+  "BODY_TOO_LARGE",
+  "MISSING_OFFSET",
+  "MISSING_CONTENT_TYPE",
+  "INVALID_LIVE",
+  "INVALID_FORK",
+  "INVALID_TTL",
+  "INVALID_EXPIRES_AT",
+  "INVALID_EXPIRY",
+  "INVALID_SUB_OFFSET",
+  "INVALID_PRODUCER",
+  "METHOD_NOT_ALLOWED",
+  // … access.
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  // … streams.
+  "GONE",
+  "STREAM_EXISTS",
+  "STREAM_DELETED",
+  "STREAM_CLOSED",
+  "STREAM_SEQ_CONFLICT",
+  "CONTENT_TYPE_MISMATCH",
+  "SOURCE_DELETED",
+  "PRODUCER_FENCED",
+  "PRODUCER_SEQ_GAP",
+  "PRODUCER_EPOCH_SEQ",
+  // … subscriptions.
+  "SUBSCRIPTION_NOT_FOUND",
+  "SUBSCRIPTION_ALREADY_EXISTS",
+  "TOO_MANY_SUBSCRIPTIONS",
+  "TOO_MANY_STREAMS",
+  "WEBHOOK_URL_REJECTED",
+  "NO_PENDING_WORK",
+  "ALREADY_CLAIMED",
+  "FENCED",
+  // … the server itself.
+  "TOO_MANY_LIVE_READERS",
+  "SHUTTING_DOWN",
+  "INTERNAL",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorContext {
   stream?: string;

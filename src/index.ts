@@ -25,39 +25,53 @@ export {
   UnsupportedFormatError,
 } from "./errors.js";
 export type { Payload } from "./format/record.js";
-export type { BackoffOptions } from "./outbox/delivery/backoff.js";
-export { Mirror, type MirrorOptions, type MirrorStats } from "./outbox/mirror.js";
+export type { Logger } from "./logger.js";
 export {
-  Outbox,
-  type OutboxEntryInfo,
-  type OutboxOptions,
-  type OutboxStats,
-  type RetryOptions,
-} from "./outbox/outbox.js";
-export type { OutboxEntryInput, Precondition } from "./outbox/store/entry.js";
-export {
+  type BackoffOptions,
+  type Delivery,
   DurableStreamsUpstream,
   type DurableStreamsUpstreamOptions,
-} from "./outbox/upstreams/durable-streams-upstream.js";
-export { HttpUpstream, type HttpUpstreamOptions } from "./outbox/upstreams/http-upstream.js";
-export type { Delivery, Outcome, Upstream, UpstreamAnswer } from "./outbox/upstreams/upstream.js";
-export type { FileHandle, FileStat, FileSystem, OpenMode } from "./storage/fs/file-system.js";
-export { Journal, type StreamOptions } from "./storage/journal/journal.js";
-export type { Logger } from "./storage/journal/journal-maintenance.js";
-export type { Durability, JournalOptions } from "./storage/journal/journal-options.js";
-export type { JournalStats, ReleasedCounts } from "./storage/journal/journal-stats.js";
-export type { RecoveryEvent, RecoveryEventKind } from "./storage/recovery/recovery-event.js";
-export type { JournalLimits } from "./storage/retention/journal-limits.js";
-export type { Discard, Retention, StreamLimits } from "./storage/retention/stream-limits.js";
-export { Consumer } from "./storage/stream/consumer.js";
-export type {
-  AppendOptions,
-  AppendResult,
-  FollowOptions,
-  JournalRecord,
-  ReadOptions,
-  StreamConfig,
-  StreamInfo,
-  TrimOptions,
-} from "./storage/stream/stream.js";
-export { Stream } from "./storage/stream/stream.js";
+  HttpUpstream,
+  type HttpUpstreamOptions,
+  Mirror,
+  type MirrorOptions,
+  type MirrorStats,
+  Outbox,
+  type OutboxEntryInfo,
+  type OutboxEntryInput,
+  type OutboxOptions,
+  type OutboxStats,
+  type Outcome,
+  type Precondition,
+  type RetryOptions,
+  type Upstream,
+  type UpstreamAnswer,
+} from "./outbox/index.js";
+export {
+  type AppendOptions,
+  type AppendResult,
+  Consumer,
+  type Discard,
+  type Durability,
+  type FileHandle,
+  type FileStat,
+  type FileSystem,
+  type FollowOptions,
+  Journal,
+  type JournalLimits,
+  type JournalOptions,
+  type JournalRecord,
+  type JournalStats,
+  type OpenMode,
+  type ReadOptions,
+  type RecoveryEvent,
+  type RecoveryEventKind,
+  type ReleasedCounts,
+  type Retention,
+  Stream,
+  type StreamConfig,
+  type StreamInfo,
+  type StreamLimits,
+  type StreamOptions,
+  type TrimOptions,
+} from "./storage/index.js";

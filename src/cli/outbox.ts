@@ -7,9 +7,14 @@
 import { resolve } from "node:path";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
 import { Journal } from "../index.js";
-import { NO_UPSTREAM, Outbox, type OutboxEntryInfo } from "../outbox/outbox.js";
-import { checkPrecondition, type Precondition } from "../outbox/store/entry.js";
-import { outboxNames } from "../outbox/store/outbox-store.js";
+import {
+  checkPrecondition,
+  NO_UPSTREAM,
+  Outbox,
+  type OutboxEntryInfo,
+  outboxNames,
+  type Precondition,
+} from "../outbox/index.js";
 
 type Print = (line: string) => void;
 
@@ -24,11 +29,11 @@ async function withOutbox<T>(
     if (!outboxNames(journal).includes(name)) {
       throw new NotFoundError(`no outbox named ${JSON.stringify(name)} in ${resolve(dir)}`);
     }
-    const outbox = await Outbox.open(journal, name, { upstream: NO_UPSTREAM }, readOnly);
+    const outbox = await Outbox.open(journal, name, { upstream: NO_UPSTREAM });
     try {
       return await run(outbox);
     } finally {
-      if (!readOnly) await outbox.close();
+      await outbox.close();
     }
   } finally {
     await journal.close();
@@ -41,7 +46,7 @@ export async function outboxLs(dir: string, json: boolean, print: Print): Promis
     const rows: string[][] = [["outbox", "pending", "oldest pending", "conflicts", "dead letters"]];
     const all = [];
     for (const name of outboxNames(journal)) {
-      const outbox = await Outbox.open(journal, name, { upstream: NO_UPSTREAM }, true);
+      const outbox = await Outbox.open(journal, name, { upstream: NO_UPSTREAM });
       const stats = outbox.stats();
       const lastError = outbox
         .pending(Number.POSITIVE_INFINITY)

@@ -11,10 +11,9 @@
  * conflict) halts the mirror with the answer in `stats()`, since skipping a record would break
  * the sequence. If retention releases records before they were mirrored, it halts too, saying so.
  */
-import { InvalidArgumentError, TidemarkError } from "../errors.js";
-import type { Journal } from "../storage/journal/journal.js";
-import type { Logger } from "../storage/journal/journal-maintenance.js";
-import type { JournalRecord, Stream } from "../storage/stream/stream.js";
+import { InvalidArgumentError, ReadOnlyError, TidemarkError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { Journal, JournalRecord, Stream } from "../storage/index.js";
 import {
   BACKOFF_DEFAULTS,
   type Backoff,
@@ -24,6 +23,8 @@ import {
 import type { Outcome, Upstream } from "./upstreams/upstream.js";
 
 export interface MirrorOptions {
+  /** The local stream to copy. */
+  stream: string;
   /** A sequenced upstream: `new DurableStreamsUpstream(...)`. */
   upstream: Upstream;
   /** The remote stream's path under the upstream (e.g. `/v1/stream/agent/1`). */
@@ -49,6 +50,10 @@ export interface MirrorStats {
   lastError: { message: string; at: number } | null;
 }
 
+/** Mirrors open on each journal, by `<source>\0<target>`, and the last one opening (serialized:
+ * opening a mirror rewrites its source's metadata, the start seqs of all its mirrors). */
+const openMirrors = new WeakMap<Journal, { keys: Set<string>; opening: Promise<unknown> }>();
+
 interface MirrorMeta {
   startSeq: number;
   instance: string;
@@ -70,6 +75,7 @@ export class Mirror {
   private readonly backoff: Backoff;
   private readonly consumerName: string;
   private idleWaiters: Array<() => void> = [];
+  private forget: () => void = () => undefined;
 
   private constructor(
     private readonly source: Stream,
@@ -81,9 +87,16 @@ export class Mirror {
     this.position = source.consumer(this.consumerName).position;
   }
 
-  /** @internal Use `journal.mirror(source, options)`. */
-  static async open(journal: Journal, sourceName: string, options: MirrorOptions): Promise<Mirror> {
-    if (options?.upstream?.sequenced !== true) {
+  /**
+   * Mirrors `options.stream` to the remote stream `options.target`, exactly once, resuming where
+   * it stopped. One mirror per source and target per journal; start it with `start()`. The
+   * journal stops the mirrors still running when it closes.
+   */
+  static async open(journal: Journal, options: MirrorOptions): Promise<Mirror> {
+    if (typeof options?.stream !== "string") {
+      throw new InvalidArgumentError("a mirror needs the name of the local stream it copies");
+    }
+    if (options.upstream?.sequenced !== true) {
       throw new InvalidArgumentError(
         "a mirror needs a sequenced upstream: new DurableStreamsUpstream({ baseUrl })",
       );
@@ -91,7 +104,37 @@ export class Mirror {
     if (typeof options.target !== "string" || !options.target.startsWith("/")) {
       throw new InvalidArgumentError("a mirror's target is the remote stream's path, from '/'");
     }
-    const source = await journal.stream(sourceName);
+    if (journal.options.readOnly) {
+      throw new ReadOnlyError("a mirror needs a journal opened for writing");
+    }
+    const open = openMirrors.get(journal) ?? {
+      keys: new Set<string>(),
+      opening: Promise.resolve(),
+    };
+    openMirrors.set(journal, open);
+    const key = `${options.stream}\u0000${options.target}`;
+    if (open.keys.has(key)) {
+      throw new InvalidArgumentError(`${options.stream} is already mirrored to ${options.target}`);
+    }
+    open.keys.add(key);
+    const opening = open.opening.then(() => Mirror.load(journal, options));
+    open.opening = opening.catch(() => undefined);
+    try {
+      const mirror = await opening;
+      const unhook = journal.onClose(() => mirror.stop());
+      mirror.forget = () => {
+        unhook();
+        open.keys.delete(key);
+      };
+      return mirror;
+    } catch (err) {
+      open.keys.delete(key);
+      throw err;
+    }
+  }
+
+  private static async load(journal: Journal, options: MirrorOptions): Promise<Mirror> {
+    const source = await journal.stream(options.stream);
     const mirrors = (source.meta["mirrors"] ?? {}) as Record<string, MirrorMeta>;
     let meta = mirrors[options.target];
     if (meta === undefined) {
@@ -101,6 +144,12 @@ export class Mirror {
       await source.setMeta({ ...source.meta, mirrors: { ...mirrors, [options.target]: meta } });
     }
     return new Mirror(source, meta, options);
+  }
+
+  /** Stops it for good and releases its source and target for another mirror. */
+  async close(): Promise<void> {
+    await this.stop();
+    this.forget();
   }
 
   start(): void {

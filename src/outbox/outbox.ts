@@ -5,9 +5,9 @@
  *
  * Delivery runs in dispatcher.ts.
  */
-import { InvalidArgumentError, NotFoundError, OutboxFullError } from "../errors.js";
-import type { Journal } from "../storage/journal/journal.js";
-import type { Logger } from "../storage/journal/journal-maintenance.js";
+import { InvalidArgumentError, NotFoundError, OutboxFullError, ReadOnlyError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { Journal } from "../storage/index.js";
 import { BACKOFF_DEFAULTS, type Backoff, type BackoffOptions } from "./delivery/backoff.js";
 import { Dispatcher } from "./delivery/dispatcher.js";
 import {
@@ -73,11 +73,15 @@ export interface RetryOptions {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/** Names of the outboxes open on each journal: one instance per name per journal. */
+const openNames = new WeakMap<Journal, Set<string>>();
+
 export class Outbox {
   private readonly clock: () => number;
   private readonly backoff: Backoff;
   private readonly dispatcher: Dispatcher;
   private closed = false;
+  private forget: () => void = () => undefined;
 
   private constructor(
     readonly name: string,
@@ -92,6 +96,7 @@ export class Outbox {
     private readonly logger: Logger | undefined,
     clock: (() => number) | undefined,
     backoff: BackoffOptions | undefined,
+    private readonly readOnly: boolean,
   ) {
     this.clock = clock ?? Date.now;
     this.backoff = { ...BACKOFF_DEFAULTS, ...backoff };
@@ -109,15 +114,12 @@ export class Outbox {
   }
 
   /**
-   * @internal Use `journal.outbox(name, options)`. `readOnly` opens an existing outbox for
-   * inspection (the CLI, on a journal another process writes).
+   * Opens the outbox called `name` on `journal` (creating its streams if they do not exist),
+   * delivering to `options.upstream` once started. One instance per name per journal. Close it
+   * before the journal (the journal closes the outboxes still open when it closes). On a
+   * journal opened read-only, the outbox can be inspected but not started or changed.
    */
-  static async open(
-    journal: Journal,
-    name: string,
-    options: OutboxOptions,
-    readOnly = false,
-  ): Promise<Outbox> {
+  static async open(journal: Journal, name: string, options: OutboxOptions): Promise<Outbox> {
     checkName(name);
     if (options === undefined || typeof options.upstream?.deliver !== "function") {
       throw new InvalidArgumentError("an outbox needs an upstream (e.g. new HttpUpstream(...))");
@@ -134,21 +136,40 @@ export class Outbox {
     const backoff = { ...BACKOFF_DEFAULTS, ...options.backoff };
     positive(backoff.initialMs, 0, "backoff.initialMs");
     positive(backoff.maxMs, 0, "backoff.maxMs");
-    const store = await OutboxStore.open(journal, name, readOnly);
-    return new Outbox(
-      name,
-      store,
-      options.upstream,
-      settings,
-      options.logger,
-      options.clock,
-      options.backoff,
-    );
+    const names = openNames.get(journal) ?? new Set<string>();
+    openNames.set(journal, names);
+    if (names.has(name)) {
+      throw new InvalidArgumentError(`outbox ${JSON.stringify(name)} is already open`);
+    }
+    names.add(name);
+    try {
+      const readOnly = journal.options.readOnly;
+      const store = await OutboxStore.open(journal, name, readOnly);
+      const outbox = new Outbox(
+        name,
+        store,
+        options.upstream,
+        settings,
+        options.logger,
+        options.clock,
+        options.backoff,
+        readOnly,
+      );
+      const unhook = journal.onClose(() => outbox.close());
+      outbox.forget = () => {
+        unhook();
+        names.delete(name);
+      };
+      return outbox;
+    } catch (err) {
+      names.delete(name);
+      throw err;
+    }
   }
 
   /** Stores an entry; resolves with its id once it is durable. Delivery starts at once. */
   async enqueue(input: OutboxEntryInput): Promise<string> {
-    this.checkOpen();
+    this.checkWritable();
     const { meta, body } = checkEntry(input, this.options.bodyBytesMax, this.clock());
     if (this.store.pending.size >= this.options.entriesMax) {
       throw new OutboxFullError(
@@ -163,7 +184,7 @@ export class Outbox {
 
   /** Starts delivering (pending entries first, in order per key). */
   start(): void {
-    this.checkOpen();
+    this.checkWritable();
     this.dispatcher.start();
   }
 
@@ -177,12 +198,16 @@ export class Outbox {
     await this.store.flush();
   }
 
-  /** Stops and releases the upstream. The journal closes its outboxes itself. */
+  /** Stops, stores what is left to store, releases the upstream and the outbox's name. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.stop();
     this.closed = true;
-    await this.upstream.close?.();
+    try {
+      if (!this.readOnly) await this.stop();
+      await this.upstream.close?.();
+    } finally {
+      this.forget();
+    }
   }
 
   /** Resolves when nothing is pending or in flight (at once if so now). */
@@ -257,7 +282,7 @@ export class Outbox {
    * the upstream answered the previous one.
    */
   async retry(id: string, options: RetryOptions = {}): Promise<string> {
-    this.checkOpen();
+    this.checkWritable();
     const headers = checkHeaders(options.headers);
     const precondition =
       options.precondition === undefined ? undefined : checkPrecondition(options.precondition);
@@ -286,7 +311,7 @@ export class Outbox {
 
   /** Drops a conflict or dead letter for good (the user's decision, recorded). */
   async discard(id: string): Promise<void> {
-    this.checkOpen();
+    this.checkWritable();
     const held = this.claimHeld(id);
     try {
       await this.store.resolveHeld(held.heldSeq, "discard");
@@ -307,8 +332,13 @@ export class Outbox {
     return held;
   }
 
-  private checkOpen(): void {
+  private checkWritable(): void {
     if (this.closed) throw new InvalidArgumentError(`outbox ${this.name} is closed`);
+    if (this.readOnly) {
+      throw new ReadOnlyError(`outbox ${this.name} was opened on a read-only journal`, {
+        outbox: this.name,
+      });
+    }
   }
 }
 

@@ -3,6 +3,7 @@
  * count of live (long-poll and SSE) connections, metrics and the logger.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "../logger.js";
 import { setCommonHeaders } from "./http/headers.js";
 import type { ReadAhead } from "./live/read-ahead.js";
 import type { Metrics } from "./metrics.js";
@@ -22,12 +23,6 @@ export interface ServerLimits {
   readBytesMax: number;
   /** Most long-poll and SSE connections open at once; past it, 503 with Retry-After. */
   liveConnectionsMax: number;
-}
-
-export interface Logger {
-  info(fields: Record<string, unknown>, message: string): void;
-  warn(fields: Record<string, unknown>, message: string): void;
-  error(fields: Record<string, unknown>, message: string): void;
 }
 
 export interface ServerContext {

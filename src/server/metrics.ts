@@ -5,11 +5,9 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { MirrorStats } from "../outbox/mirror.js";
-import type { OutboxStats } from "../outbox/outbox.js";
-import type { Journal } from "../storage/journal/journal.js";
-import type { ServerContext } from "./context.js";
-import { HttpError } from "./http/http-error.js";
+import { TidemarkError } from "../errors.js";
+import type { MirrorStats, OutboxStats } from "../outbox/index.js";
+import type { Journal } from "../storage/index.js";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -179,15 +177,12 @@ export class Metrics {
   }
 
   /** Counts a live connection in; 503 past the limit. Returns the function that counts it out. */
-  liveOpened(kind: "sse" | "long-poll", ctx: ServerContext): () => void {
-    if (this.liveCount >= this.liveConnectionsMax || ctx.shuttingDown) {
-      throw new HttpError(
-        503,
+  liveOpened(kind: "sse" | "long-poll", shuttingDown: boolean): () => void {
+    if (shuttingDown) throw new TidemarkError("SHUTTING_DOWN", "the server is shutting down");
+    if (this.liveCount >= this.liveConnectionsMax) {
+      throw new TidemarkError(
         "TOO_MANY_LIVE_READERS",
-        `this server holds at most ${this.liveConnectionsMax} live connections`,
-        {
-          "retry-after": "1",
-        },
+        `this server holds at most ${this.liveConnectionsMax} live connections (liveConnectionsMax)`,
       );
     }
     this.liveCount++;

@@ -8,7 +8,7 @@ import { closeSync, openSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpUpstream, Journal } from "../../src/index.js";
+import { HttpUpstream, Journal, Outbox } from "../../src/index.js";
 import { type FlakyUpstream, startFlakyUpstream } from "../support/flaky-upstream.js";
 import { tempDir } from "../support/tmp-dir.js";
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
   const journal = await Journal.open(dir);
   const events = await journal.stream("agent/events");
   await events.appendMany(["one", "two", "three"]);
-  const outbox = await journal.outbox("sync", {
+  const outbox = await Outbox.open(journal, "sync", {
     upstream: new HttpUpstream({ baseUrl: upstream.url }),
     backoff: { initialMs: 10, maxMs: 50 },
   });
@@ -153,7 +153,7 @@ describe("tidemark outbox", () => {
     expect(again.stderr).toMatch(/\[NOT_FOUND\]/);
 
     const journal = await Journal.open(dir);
-    const outbox = await journal.outbox("sync", {
+    const outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
     });
     expect(outbox.stats()).toMatchObject({ pending: 3, conflicts: 0, deadLetters: 0 });

@@ -8,7 +8,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { HttpUpstream, Journal } from "../../src/index.js";
+import { HttpUpstream, Journal, Outbox } from "../../src/index.js";
 import { type Child, spawnChild } from "../support/child.js";
 import { type Chaos, readApplied } from "../support/flaky-upstream.js";
 import { freePort } from "../support/free-port.js";
@@ -37,7 +37,7 @@ describe("outbox crash: SIGKILL of the delivering process and of the upstream", 
 
     // Enqueue everything first: normal entries, entries that will conflict, entries rejected.
     const journal = await Journal.open(journalDir);
-    const outbox = await journal.outbox("sync", {
+    const outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: "http://127.0.0.1:9" }),
     });
     const conflictIds: string[] = [];
@@ -100,7 +100,7 @@ describe("outbox crash: SIGKILL of the delivering process and of the upstream", 
       // logged in batches). Reopened, the outbox sends those again under the same idempotency
       // keys; the upstream applies nothing twice.
       const reopened = await Journal.open(journalDir);
-      const after = await reopened.outbox("sync", {
+      const after = await Outbox.open(reopened, "sync", {
         upstream: new HttpUpstream({ baseUrl: url, timeoutMs: 300 }),
         attemptsMax: 1000,
         backoff: { initialMs: 10, maxMs: 200 },

@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { HttpUpstream, Journal, type Outbox, TidemarkError } from "../../src/index.js";
+import { HttpUpstream, Journal, Outbox, TidemarkError } from "../../src/index.js";
 import {
   CALM,
   type FlakyUpstream,
@@ -79,7 +79,7 @@ describe("outbox delivery", () => {
     const dir = tempDir("outbox");
     const upstream = await upstreamIn(dir);
     const journal = await journalAt(dir);
-    const outbox = await journal.outbox("sync", {
+    const outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
       concurrency: 4,
       backoff: fast,
@@ -112,7 +112,7 @@ describe("outbox delivery", () => {
       lostAnswer: 0.1,
     });
     const journal = await journalAt(dir);
-    const outbox = await journal.outbox("sync", {
+    const outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url, timeoutMs: 250 }),
       concurrency: 6,
       attemptsMax: 1000,
@@ -140,7 +140,7 @@ describe("conflicts and dead letters", () => {
     const dir = tempDir("outbox-conflict");
     const upstream = await upstreamIn(dir);
     const journal = await journalAt(dir);
-    const outbox = await journal.outbox("items", {
+    const outbox = await Outbox.open(journal, "items", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
       backoff: fast,
     });
@@ -189,7 +189,7 @@ describe("conflicts and dead letters", () => {
     const dir = tempDir("outbox-dead");
     const upstream = await upstreamIn(dir);
     let journal = await Journal.open(dir);
-    let outbox = await journal.outbox("sync", {
+    let outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
       backoff: fast,
     });
@@ -206,7 +206,7 @@ describe("conflicts and dead letters", () => {
 
     journal = await Journal.open(dir);
     cleanup.push(() => journal.close());
-    outbox = await journal.outbox("sync", {
+    outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
     });
     expect(outbox.deadLetters().map((d) => d.id)).toEqual([bad]);
@@ -217,7 +217,7 @@ describe("conflicts and dead letters", () => {
     await journal.close();
 
     journal = await Journal.open(dir);
-    outbox = await journal.outbox("sync", {
+    outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
     });
     expect(outbox.deadLetters()).toEqual([]);
@@ -230,7 +230,7 @@ describe("conflicts and dead letters", () => {
       res.end("internal error");
     });
     const journal = await journalAt(tempDir("outbox-attempts"));
-    const outbox = await journal.outbox("sync", {
+    const outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: server.url }),
       attemptsMax: 3,
       backoff: { initialMs: 5, maxMs: 20 },
@@ -245,7 +245,7 @@ describe("conflicts and dead letters", () => {
     );
     expect(server.requests()).toBe(3);
 
-    const aging = await journal.outbox("aging", {
+    const aging = await Outbox.open(journal, "aging", {
       upstream: new HttpUpstream({ baseUrl: server.url }),
       attemptsMax: 1000,
       ageMsMax: 100,
@@ -273,7 +273,7 @@ describe("backoff", () => {
       }
     });
     const journal = await journalAt(tempDir("outbox-429"));
-    const outbox = await journal.outbox("sync", {
+    const outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: server.url }),
       backoff: { initialMs: 10, maxMs: 5000 },
     });
@@ -289,7 +289,7 @@ describe("backoff", () => {
     const dir = tempDir("outbox-down");
     const upstream = await upstreamIn(dir, { ...CALM, drop: 1 });
     const journal = await journalAt(dir);
-    const outbox = await journal.outbox("sync", {
+    const outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
       concurrency: 8,
       backoff: { initialMs: 50, maxMs: 400 },
@@ -317,7 +317,7 @@ describe("stop, restart and bad input", () => {
     const dir = tempDir("outbox-stop");
     const upstream = await upstreamIn(dir, { ...CALM, slow: 1, slowMs: 300 });
     let journal = await Journal.open(dir);
-    let outbox = await journal.outbox("sync", {
+    let outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
       backoff: fast,
     });
@@ -341,7 +341,7 @@ describe("stop, restart and bad input", () => {
     upstream.chaos = CALM;
     journal = await Journal.open(dir);
     cleanup.push(() => journal.close());
-    outbox = await journal.outbox("sync", {
+    outbox = await Outbox.open(journal, "sync", {
       upstream: new HttpUpstream({ baseUrl: upstream.url }),
       backoff: fast,
     });
@@ -355,15 +355,15 @@ describe("stop, restart and bad input", () => {
   it("refuses bad entries and options with typed errors, and stores nothing for them", async () => {
     const journal = await journalAt(tempDir("outbox-bad"));
     const upstream = new HttpUpstream({ baseUrl: "http://127.0.0.1:9" });
-    await expect(journal.outbox("../x", { upstream })).rejects.toMatchObject({
+    await expect(Outbox.open(journal, "../x", { upstream })).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
-    await expect(journal.outbox("x", { upstream, concurrency: 0 })).rejects.toMatchObject({
+    await expect(Outbox.open(journal, "x", { upstream, concurrency: 0 })).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
     expect(() => new HttpUpstream({ baseUrl: "ftp://x" })).toThrow(TidemarkError);
-    const outbox = await journal.outbox("x", { upstream, entriesMax: 2, bodyBytesMax: 10 });
-    await expect(journal.outbox("x", { upstream })).rejects.toMatchObject({
+    const outbox = await Outbox.open(journal, "x", { upstream, entriesMax: 2, bodyBytesMax: 10 });
+    await expect(Outbox.open(journal, "x", { upstream })).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
     const bad: Array<Record<string, unknown>> = [

@@ -6,7 +6,7 @@
  * `Upstream` interface, so the timing can be steered; the journal is real.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { type Delivery, Journal, type Outbox, type Upstream } from "../../src/index.js";
+import { type Delivery, Journal, Outbox, type Upstream } from "../../src/index.js";
 import { spawnChild } from "../support/child.js";
 import { tempDir } from "../support/tmp-dir.js";
 
@@ -38,7 +38,7 @@ describe("outbox races", () => {
   it("never trims a held record that is being written while another is discarded", async () => {
     const dir = tempDir("race-held");
     let journal = await Journal.open(dir);
-    let outbox = await journal.outbox("o", { upstream: conflicting });
+    let outbox = await Outbox.open(journal, "o", { upstream: conflicting });
     outbox.start();
     const a = await outbox.enqueue({ key: "a", body: "A" });
     await until(() => outbox.conflicts().length === 1);
@@ -65,7 +65,7 @@ describe("outbox races", () => {
 
     journal = await Journal.open(dir);
     cleanup.push(() => journal.close());
-    outbox = await journal.outbox("o", { upstream: conflicting });
+    outbox = await Outbox.open(journal, "o", { upstream: conflicting });
     expect(outbox.conflicts().map((c) => c.id)).toEqual([b]);
     expect(outbox.stats().pending).toBe(0);
   });
@@ -78,7 +78,7 @@ describe("outbox races", () => {
     const journal = await Journal.open(dir);
     cleanup.push(() => journal.close());
     const sent: string[] = [];
-    const outbox = await journal.outbox("o", {
+    const outbox = await Outbox.open(journal, "o", {
       upstream: {
         description: "records",
         sequenced: false,
@@ -100,7 +100,7 @@ describe("outbox races", () => {
     let attempts = 0;
     const journal = await Journal.open(tempDir("race-429"));
     cleanup.push(() => journal.close());
-    const outbox = await journal.outbox("o", {
+    const outbox = await Outbox.open(journal, "o", {
       upstream: {
         description: "throttling",
         sequenced: false,
@@ -122,7 +122,7 @@ describe("outbox races", () => {
   it("lets exactly one of a retry and a discard of the same entry happen", async () => {
     const journal = await Journal.open(tempDir("race-retry-discard"));
     cleanup.push(() => journal.close());
-    const outbox = await journal.outbox("o", { upstream: conflicting });
+    const outbox = await Outbox.open(journal, "o", { upstream: conflicting });
     outbox.start();
     const id = await outbox.enqueue({ body: "x" });
     await until(() => outbox.conflicts().length === 1);
@@ -146,7 +146,7 @@ describe("outbox races", () => {
     cleanup.push(() => journal.close());
     const seen: Array<[string, number]> = [];
     let answerForA = 0;
-    const outbox = await journal.outbox("o", {
+    const outbox = await Outbox.open(journal, "o", {
       upstream: {
         description: "sequenced",
         sequenced: true,

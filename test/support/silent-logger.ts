@@ -4,5 +4,5 @@ export function memoryLogger() {
   const at = (level: string) => (fields: Record<string, unknown>, message: string) => {
     lines.push({ level, fields, message });
   };
-  return { lines, info: at("info"), warn: at("warn"), error: at("error") };
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

@@ -6,7 +6,7 @@
  * and failures while it is down do not count against entries. Nothing runs when nothing is due:
  * `add` wakes delivery at once, and one timer waits for the next retry.
  */
-import type { Logger } from "../../storage/journal/journal-maintenance.js";
+import type { Logger } from "../../logger.js";
 import {
   type HeldKind,
   type OutboxStore,

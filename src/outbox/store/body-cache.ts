@@ -6,7 +6,7 @@
  * never all held: a pending entry costs its metadata in memory, not its body.
  */
 import { CorruptError } from "../../errors.js";
-import type { Stream } from "../../storage/stream/stream.js";
+import type { Stream } from "../../storage/index.js";
 import type { PendingEntry } from "./outbox-records.js";
 
 /** Memory for bodies of pending entries. */

@@ -4,7 +4,7 @@
  * conflicts and dead letters, and the entries they resolve), then the entries above the mark:
  * each not resolved is pending, in seq order.
  */
-import type { Stream } from "../../storage/stream/stream.js";
+import type { Stream } from "../../storage/index.js";
 import { decodeMeta } from "./entry.js";
 import type {
   HeldEntry,

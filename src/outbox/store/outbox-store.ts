@@ -23,8 +23,7 @@
  */
 
 import { CorruptError } from "../../errors.js";
-import type { Journal } from "../../storage/journal/journal.js";
-import type { Stream } from "../../storage/stream/stream.js";
+import type { Journal, Stream } from "../../storage/index.js";
 import type { UpstreamAnswer } from "../upstreams/upstream.js";
 import { BodyCache } from "./body-cache.js";
 import { type EntryMeta, encodeMeta } from "./entry.js";

@@ -12,8 +12,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { InvalidArgumentError } from "../../errors.js";
-import { HttpError } from "./http-error.js";
+import { InvalidArgumentError, TidemarkError } from "../../errors.js";
 
 export type Access = "read" | "write";
 
@@ -56,15 +55,13 @@ export class Authorizer {
     const header = req.headers.authorization;
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match === null) {
-      throw new HttpError(401, "UNAUTHORIZED", "a bearer token is required", {
-        "www-authenticate": 'Bearer realm="tidemark"',
-      });
+      throw new TidemarkError("UNAUTHORIZED", "a bearer token is required");
     }
     const presented = digest(match[1]!);
     const token = this.tokens.find((candidate) => timingSafeEqual(candidate.digest, presented));
     if (token === undefined) {
-      throw new HttpError(401, "UNAUTHORIZED", "the bearer token is not known", {
-        "www-authenticate": 'Bearer realm="tidemark", error="invalid_token"',
+      throw new TidemarkError("UNAUTHORIZED", "the bearer token is not known", {
+        invalidToken: true,
       });
     }
     const wholeServer = path === "/metrics";
@@ -74,8 +71,7 @@ export class Authorizer {
         (scope.access === "write" || access === "read"),
     );
     if (!allowed) {
-      throw new HttpError(
-        403,
+      throw new TidemarkError(
         "FORBIDDEN",
         `the token ${token.name} may not ${access} ${wholeServer ? "metrics" : path}`,
       );

@@ -1,9 +1,11 @@
 /**
  * Request routing. Streams live under `/v1/stream/<path>`; `/healthz` and `/metrics` beside them.
  * Every error becomes a JSON body with the error's code and the status from one table
- * (http-error.ts); no request, however malformed, can crash the server or touch another stream.
+ * (error-answers.ts); no request, however malformed, can crash the server or touch another stream.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { TidemarkError } from "../../errors.js";
 import { type ServerContext, send } from "../context.js";
 import { handleAppend } from "../routes/append.js";
 import { forkSourcePath, handleCreate } from "../routes/create.js";
@@ -13,8 +15,8 @@ import { handleReserved } from "../routes/subscription-routes.js";
 import type { DsStream } from "../streams/ds-stream.js";
 import { formatOffset, parseOffsetParam } from "../streams/offsets.js";
 import type { Authorizer } from "./auth.js";
+import { httpAnswer } from "./error-answers.js";
 import { sendPreflight, setCommonHeaders } from "./headers.js";
-import { HttpError, toHttpError } from "./http-error.js";
 import { header, parseUrl, STREAM_PREFIX, streamPathOf } from "./request.js";
 
 const RESERVED = "__ds";
@@ -65,12 +67,12 @@ async function route(
   if (pathname === "/v1/outbox" || pathname.startsWith("/v1/outbox/")) {
     auth.check(req, "read", "/v1/outbox");
     if (method !== "GET" && method !== "HEAD") {
-      throw new HttpError(405, "METHOD_NOT_ALLOWED", "the outbox status is read-only");
+      throw new TidemarkError("METHOD_NOT_ALLOWED", "the outbox status is read-only");
     }
     const status = ctx.served.status();
     const name = decodeURIComponent(pathname.slice("/v1/outbox/".length));
     const body = pathname === "/v1/outbox" ? status : status.outboxes.find((o) => o.name === name);
-    if (body === undefined) throw new HttpError(404, "NOT_FOUND", `no outbox named ${name}`);
+    if (body === undefined) throw new TidemarkError("NOT_FOUND", `no outbox named ${name}`);
     return send(
       res,
       200,
@@ -79,7 +81,7 @@ async function route(
     );
   }
   if (!pathname.startsWith(STREAM_PREFIX))
-    throw new HttpError(404, "NOT_FOUND", `nothing at ${pathname}`);
+    throw new TidemarkError("NOT_FOUND", `nothing at ${pathname}`);
   if (
     pathname === `${STREAM_PREFIX}${RESERVED}` ||
     pathname.startsWith(`${STREAM_PREFIX}${RESERVED}/`)
@@ -88,14 +90,12 @@ async function route(
   }
   const path = streamPathOf(pathname);
   if (INTERNAL.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
-    throw new HttpError(404, "NOT_FOUND", `the ${path.split("/")[0]} namespace is reserved`);
+    throw new TidemarkError("NOT_FOUND", `the ${path.split("/")[0]} namespace is reserved`);
   }
   const write = method === "PUT" || method === "POST" || method === "DELETE";
   auth.check(req, write ? "write" : "read", path);
   if (ctx.shuttingDown && write)
-    throw new HttpError(503, "SHUTTING_DOWN", "the server is shutting down", {
-      "retry-after": "1",
-    });
+    throw new TidemarkError("SHUTTING_DOWN", "the server is shutting down");
   switch (method) {
     case "PUT": {
       // A fork shows its source's messages: creating one needs read access to the source.
@@ -130,7 +130,7 @@ async function route(
         send(res, 204, {});
       });
     default:
-      throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} is not supported here`, {
+      throw new TidemarkError("METHOD_NOT_ALLOWED", `${method} is not supported here`, {
         allow: "GET, HEAD, PUT, POST, DELETE, OPTIONS",
       });
   }
@@ -157,7 +157,7 @@ function checkInheritedRead(
 }
 
 function fail(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err: unknown): void {
-  const error = toHttpError(err);
+  const error = httpAnswer(err);
   if (error.status >= 500) {
     ctx.logger.error(
       { method: req.method, url: req.url, code: error.code, err: String(err) },

@@ -2,10 +2,11 @@
  * Reading what a request says: the stream path, query parameters, headers with their rules, and
  * the body (bounded: a body past `bodyBytesMax` is refused with 413 before it is all read).
  */
+
 import type { IncomingMessage } from "node:http";
-import { STREAM_NAME_BYTES_MAX } from "../../storage/stream/stream-name.js";
+import { TidemarkError } from "../../errors.js";
+import { STREAM_NAME_BYTES_MAX } from "../../storage/index.js";
 import type { ProducerTuple } from "../streams/producer-state.js";
-import { badRequest, HttpError } from "./http-error.js";
 
 export const STREAM_PREFIX = "/v1/stream/";
 
@@ -26,22 +27,25 @@ export function parseUrl(req: IncomingMessage): ParsedUrl {
  */
 export function streamPathOf(pathname: string): string {
   const raw = pathname.slice(STREAM_PREFIX.length);
-  if (raw.length === 0) throw new HttpError(404, "NOT_FOUND", "no stream path given");
+  if (raw.length === 0) throw new TidemarkError("NOT_FOUND", "no stream path given");
   const segments = raw.split("/").map((segment) => {
     let decoded: string;
     try {
       decoded = decodeURIComponent(segment);
     } catch {
-      throw badRequest("INVALID_NAME", "the stream path is not valid percent-encoding");
+      throw new TidemarkError("INVALID_NAME", "the stream path is not valid percent-encoding");
     }
     if (decoded.includes("/") || decoded.includes("\u0000")) {
-      throw badRequest("INVALID_NAME", "a stream path segment may not encode '/' or NUL");
+      throw new TidemarkError("INVALID_NAME", "a stream path segment may not encode '/' or NUL");
     }
     return decoded;
   });
   const path = segments.join("/");
   if (Buffer.byteLength(path) > STREAM_NAME_BYTES_MAX) {
-    throw badRequest("INVALID_NAME", `a stream path may be at most ${STREAM_NAME_BYTES_MAX} bytes`);
+    throw new TidemarkError(
+      "INVALID_NAME",
+      `a stream path may be at most ${STREAM_NAME_BYTES_MAX} bytes`,
+    );
   }
   return path;
 }
@@ -63,7 +67,7 @@ const DIGITS = /^\d+$/;
 export function parseTtl(value: string | undefined): number | null {
   if (value === undefined) return null;
   if (!UNSIGNED.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_TTL",
       `Stream-TTL must be a whole number of seconds, got ${JSON.stringify(value)}`,
     );
@@ -76,7 +80,7 @@ export function parseExpiresAt(value: string | undefined): string | null {
   if (value === undefined) return null;
   const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
   if (!rfc3339.test(value.trim()) || Number.isNaN(Date.parse(value))) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_EXPIRES_AT",
       `Stream-Expires-At must be an RFC 3339 time, got ${JSON.stringify(value)}`,
     );
@@ -87,7 +91,7 @@ export function parseExpiresAt(value: string | undefined): string | null {
 export function parseSubOffset(value: string | undefined): number {
   if (value === undefined) return 0;
   if (!UNSIGNED.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_SUB_OFFSET",
       `Stream-Fork-Sub-Offset must be a whole number, got ${JSON.stringify(value)}`,
     );
@@ -102,18 +106,18 @@ export function parseProducer(req: IncomingMessage): ProducerTuple | undefined {
   const seq = header(req, "producer-seq");
   if (id === undefined && epoch === undefined && seq === undefined) return undefined;
   if (id === undefined || epoch === undefined || seq === undefined) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_PRODUCER",
       "Producer-Id, Producer-Epoch and Producer-Seq go together",
     );
   }
-  if (id.length === 0) throw badRequest("INVALID_PRODUCER", "Producer-Id may not be empty");
+  if (id.length === 0) throw new TidemarkError("INVALID_PRODUCER", "Producer-Id may not be empty");
   for (const [name, value] of [
     ["Producer-Epoch", epoch],
     ["Producer-Seq", seq],
   ] as const) {
     if (!DIGITS.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw badRequest(
+      throw new TidemarkError(
         "INVALID_PRODUCER",
         `${name} must be a non-negative integer below 2^53, got ${JSON.stringify(value)}`,
       );
@@ -129,7 +133,9 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
   // Listeners, not `for await`: an async iterator per request cost about 4% of the server's
   // time on 100-byte appends (measured with --cpu-prof).
   if (req.readableEnded || req.destroyed) {
-    return Promise.reject(badRequest("INCOMPLETE_BODY", "the request body is no longer readable"));
+    return Promise.reject(
+      new TidemarkError("INCOMPLETE_BODY", "the request body is no longer readable"),
+    );
   }
   return new Promise((resolve, reject) => {
     const known = Number.isSafeInteger(declared) && declared > 0;
@@ -146,12 +152,15 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
     };
     const onEnd = () => {
       if (known && bytes < declared) {
-        return finish(badRequest("INCOMPLETE_BODY", "the body ended before its Content-Length"));
+        return finish(
+          new TidemarkError("INCOMPLETE_BODY", "the body ended before its Content-Length"),
+        );
       }
       finish(undefined);
     };
-    const onAborted = () => finish(badRequest("INCOMPLETE_BODY", "the client went away mid-body"));
-    const finish = (err: HttpError | undefined) => {
+    const onAborted = () =>
+      finish(new TidemarkError("INCOMPLETE_BODY", "the client went away mid-body"));
+    const finish = (err: TidemarkError | undefined) => {
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onAborted);
@@ -170,13 +179,10 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
   });
 }
 
-function tooLarge(bytesMax: number): HttpError {
-  return new HttpError(
-    413,
+function tooLarge(bytesMax: number): TidemarkError {
+  return new TidemarkError(
     "BODY_TOO_LARGE",
-    `the body is larger than this server accepts (${bytesMax} bytes)`,
-    {
-      connection: "close",
-    },
+    `the body is larger than this server accepts (bodyBytesMax, ${bytesMax} bytes)`,
+    { bytes: bytesMax },
   );
 }

@@ -5,12 +5,16 @@
  * `running.outboxes.get(name)`.
  */
 import { InvalidArgumentError } from "../../errors.js";
-import type { Mirror, MirrorStats } from "../../outbox/mirror.js";
-import type { Outbox, OutboxStats } from "../../outbox/outbox.js";
-import { DurableStreamsUpstream } from "../../outbox/upstreams/durable-streams-upstream.js";
-import { HttpUpstream } from "../../outbox/upstreams/http-upstream.js";
-import type { Journal } from "../../storage/journal/journal.js";
-import type { Logger } from "../context.js";
+import type { Logger } from "../../logger.js";
+import {
+  DurableStreamsUpstream,
+  HttpUpstream,
+  Mirror,
+  type MirrorStats,
+  Outbox,
+  type OutboxStats,
+} from "../../outbox/index.js";
+import type { Journal } from "../../storage/index.js";
 
 export interface ServedOutboxConfig {
   /** `http` (default: requests to baseUrl + target) or `durable-streams` (appends). */
@@ -66,7 +70,7 @@ export class ServedOutboxes {
                 ? {}
                 : { conflictStatuses: config.conflictStatuses }),
             });
-      const outbox = await journal.outbox(name, {
+      const outbox = await Outbox.open(journal, name, {
         upstream,
         logger,
         ...(config.concurrency === undefined ? {} : { concurrency: config.concurrency }),
@@ -88,7 +92,8 @@ export class ServedOutboxes {
       await ensureStream(config.stream);
       const source = await journal.stream(config.stream);
       const contentType = (source.meta["ds"] as { contentType?: string } | undefined)?.contentType;
-      const mirror = await journal.mirror(config.stream, {
+      const mirror = await Mirror.open(journal, {
+        stream: config.stream,
         upstream: new DurableStreamsUpstream({
           baseUrl: config.baseUrl,
           ...(config.token === undefined ? {} : { token: config.token }),
@@ -108,6 +113,12 @@ export class ServedOutboxes {
     for (const mirror of this.mirrors) {
       if (mirror.stats().halted === null) mirror.start();
     }
+  }
+
+  /** Stops the mirrors and closes the outboxes (their state is stored), before the journal. */
+  async close(): Promise<void> {
+    for (const mirror of this.mirrors) await mirror.close().catch(() => undefined);
+    for (const outbox of this.outboxes.values()) await outbox.close().catch(() => undefined);
   }
 
   status(): { outboxes: OutboxStats[]; mirrors: MirrorStats[] } {

@@ -4,9 +4,10 @@
  * coordination state (closed, producers, Stream-Seq) and the journal append happen in one
  * synchronous step, so concurrent POSTs keep their order and still share group commits.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { TidemarkError } from "../../errors.js";
 import { type ServerContext, send } from "../context.js";
-import { badRequest, conflict, HttpError } from "../http/http-error.js";
 import { header, isTrue, parseProducer, readBody } from "../http/request.js";
 import { encodeJsonAppend, isJsonType, normalizeContentType } from "../streams/content-type.js";
 import type { DsStream } from "../streams/ds-stream.js";
@@ -30,10 +31,13 @@ export async function handleAppend(
   const body = await readBody(req, ctx.limits.bodyBytesMax);
   if (body.byteLength === 0 && closing) return closeOnly(ctx, res, path, producer);
   if (body.byteLength === 0)
-    throw badRequest("EMPTY_BODY", "an append needs a body (or Stream-Closed: true to close)");
+    throw new TidemarkError(
+      "EMPTY_BODY",
+      "an append needs a body (or Stream-Closed: true to close)",
+    );
   const contentType = normalizeContentType(header(req, "content-type"));
   if (contentType === undefined)
-    throw badRequest("MISSING_CONTENT_TYPE", "an append needs a Content-Type");
+    throw new TidemarkError("MISSING_CONTENT_TYPE", "an append needs a Content-Type");
   const ds = await ctx.registry.live(path, true);
   for (;;) {
     await ds.ready();
@@ -51,7 +55,7 @@ export async function handleAppend(
       throw closedError(ds);
     }
     if (contentType !== normalizeContentType(ds.meta.contentType)) {
-      throw conflict(
+      throw new TidemarkError(
         "CONTENT_TYPE_MISMATCH",
         `the stream's content type is ${ds.meta.contentType}`,
       );
@@ -73,7 +77,7 @@ export async function handleAppend(
       if (decision.kind !== "accept") throw producerError(decision, producer);
     }
     if (streamSeq !== undefined && !streamSeqAllowed(state, streamSeq)) {
-      throw conflict(
+      throw new TidemarkError(
         "STREAM_SEQ_CONFLICT",
         `Stream-Seq ${JSON.stringify(streamSeq)} is not above the last one`,
       );
@@ -157,39 +161,36 @@ function closedHeaders(ds: DsStream): Record<string, string> {
   return { "stream-next-offset": formatOffset(ds.tail), "stream-closed": "true" };
 }
 
-function closedError(ds: DsStream): HttpError {
-  return conflict("STREAM_CLOSED", `the stream ${ds.path} is closed`, closedHeaders(ds));
+function closedError(ds: DsStream): TidemarkError {
+  return new TidemarkError("STREAM_CLOSED", `the stream ${ds.path} is closed`, {
+    stream: ds.path,
+    nextOffset: formatOffset(ds.tail),
+  });
 }
 
 function producerError(
   decision: ReturnType<typeof decideProducer>,
   producer: ProducerTuple,
-): HttpError {
+): TidemarkError {
   switch (decision.kind) {
     case "stale-epoch":
-      return new HttpError(
-        403,
+      return new TidemarkError(
         "PRODUCER_FENCED",
         `producer epoch ${producer.epoch} is older than ${decision.currentEpoch}`,
-        {
-          "producer-epoch": String(decision.currentEpoch),
-        },
+        { currentEpoch: decision.currentEpoch },
       );
     case "bad-epoch-seq":
-      return badRequest(
+      return new TidemarkError(
         "PRODUCER_EPOCH_SEQ",
         "a producer's new epoch must start at Producer-Seq 0",
       );
     case "gap":
-      return conflict(
+      return new TidemarkError(
         "PRODUCER_SEQ_GAP",
         `expected Producer-Seq ${decision.expectedSeq}, got ${producer.seq}`,
-        {
-          "producer-expected-seq": String(decision.expectedSeq),
-          "producer-received-seq": String(producer.seq),
-        },
+        { expectedSeq: decision.expectedSeq, receivedSeq: producer.seq },
       );
     default:
-      return new HttpError(500, "INTERNAL", "unexpected producer decision");
+      return new TidemarkError("INTERNAL", "unexpected producer decision");
   }
 }

@@ -2,9 +2,10 @@
  * PUT: create a stream (PROTOCOL.md §5.1), already closed (§4.1), or as a fork (§4.2). A PUT
  * that matches an existing stream's configuration is idempotent (200); any difference is 409.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { TidemarkError } from "../../errors.js";
 import { absoluteUrl, type ServerContext, send } from "../context.js";
-import { badRequest, conflict, HttpError } from "../http/http-error.js";
 import {
   header,
   isTrue,
@@ -50,7 +51,7 @@ export async function handleCreate(
     const existing = await existingStream(ctx, path);
     if (existing !== undefined) {
       if (!sameConfig(existing, request)) {
-        throw conflict(
+        throw new TidemarkError(
           "STREAM_EXISTS",
           `a stream with a different configuration exists at ${path}`,
         );
@@ -70,13 +71,16 @@ function parseCreate(req: IncomingMessage): CreateRequest {
   const ttlSeconds = parseTtl(header(req, "stream-ttl"));
   const expiresAt = parseExpiresAt(header(req, "stream-expires-at"));
   if (ttlSeconds !== null && expiresAt !== null) {
-    throw badRequest("INVALID_EXPIRY", "Stream-TTL and Stream-Expires-At cannot both be given");
+    throw new TidemarkError(
+      "INVALID_EXPIRY",
+      "Stream-TTL and Stream-Expires-At cannot both be given",
+    );
   }
   const forkedFrom = header(req, "stream-forked-from");
   const forkOffsetRaw = header(req, "stream-fork-offset");
   const subOffsetRaw = header(req, "stream-fork-sub-offset");
   if (forkedFrom === undefined && (forkOffsetRaw !== undefined || subOffsetRaw !== undefined)) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_FORK",
       "Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From",
     );
@@ -85,7 +89,7 @@ function parseCreate(req: IncomingMessage): CreateRequest {
   if (forkOffsetRaw !== undefined) {
     forkOffset = parseOffset(forkOffsetRaw.trim());
     if (forkOffset === undefined)
-      throw badRequest(
+      throw new TidemarkError(
         "INVALID_FORK",
         `Stream-Fork-Offset ${JSON.stringify(forkOffsetRaw)} is not an offset`,
       );
@@ -108,13 +112,13 @@ async function existingStream(ctx: ServerContext, path: string): Promise<DsStrea
   try {
     return await ctx.registry.live(path, false);
   } catch (err) {
-    if (err instanceof HttpError && err.status === 410) {
-      throw conflict(
+    if (err instanceof TidemarkError && err.code === "GONE") {
+      throw new TidemarkError(
         "STREAM_DELETED",
         `the stream at ${path} was deleted and still has forks; its path is not free yet`,
       );
     }
-    if (err instanceof HttpError && err.status === 404) return undefined;
+    if (err instanceof TidemarkError && err.code === "NOT_FOUND") return undefined;
     throw err;
   }
 }
@@ -146,7 +150,7 @@ function sameConfig(ds: DsStream, request: CreateRequest): boolean {
 export function forkSourcePath(forkedFrom: string): string {
   const pathname = forkedFrom.trim();
   if (!pathname.startsWith(STREAM_PREFIX)) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_FORK",
       `Stream-Forked-From must be a stream path (${STREAM_PREFIX}…)`,
     );
@@ -171,8 +175,8 @@ async function create(
     try {
       source = await ctx.registry.live(sourcePath, false);
     } catch (err) {
-      if (err instanceof HttpError && err.status === 410) {
-        throw conflict("SOURCE_DELETED", `the source stream ${sourcePath} was deleted`);
+      if (err instanceof TidemarkError && err.code === "GONE") {
+        throw new TidemarkError("SOURCE_DELETED", `the source stream ${sourcePath} was deleted`);
       }
       throw err;
     }
@@ -180,7 +184,7 @@ async function create(
       request.contentType !== undefined &&
       normalizeContentType(request.contentType) !== normalizeContentType(source.meta.contentType)
     ) {
-      throw conflict(
+      throw new TidemarkError(
         "CONTENT_TYPE_MISMATCH",
         `a fork has its source's content type, ${source.meta.contentType}`,
       );
@@ -188,7 +192,10 @@ async function create(
     contentType = request.contentType ?? source.meta.contentType;
     const offset = request.forkOffset ?? source.tail;
     if (offset > source.tail) {
-      throw badRequest("INVALID_FORK", `Stream-Fork-Offset is past the end of ${sourcePath}`);
+      throw new TidemarkError(
+        "INVALID_FORK",
+        `Stream-Fork-Offset is past the end of ${sourcePath}`,
+      );
     }
     if (ttlSeconds === null && expiresAt === null) {
       ttlSeconds = source.meta.ttlSeconds;
@@ -229,7 +236,7 @@ async function subOffsetPrefix(
   const next = await collect(ctx.registry, source, offset, 1);
   const message = next.parts[0];
   if (message === undefined) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_FORK",
       "Stream-Fork-Sub-Offset needs a message after the fork offset",
     );
@@ -237,7 +244,7 @@ async function subOffsetPrefix(
   if (isJsonType(contentType)) {
     const prefix = jsonUnitPrefix(Buffer.from(message), count);
     if (count > prefix.available) {
-      throw badRequest(
+      throw new TidemarkError(
         "INVALID_FORK",
         `Stream-Fork-Sub-Offset ${count} is past the ${prefix.available} messages of that append`,
       );
@@ -245,7 +252,7 @@ async function subOffsetPrefix(
     return prefix.unit;
   }
   if (count > message.byteLength) {
-    throw badRequest(
+    throw new TidemarkError(
       "INVALID_FORK",
       `Stream-Fork-Sub-Offset ${count} is past the ${message.byteLength} bytes of that append`,
     );

@@ -4,9 +4,10 @@
  * client continues from `Stream-Next-Offset`. Long-poll waits on the stream's own changes (a
  * fork's, not its source's) until data, a close, or the timeout (204).
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { TidemarkError } from "../../errors.js";
 import { type ServerContext, send } from "../context.js";
-import { badRequest, HttpError } from "../http/http-error.js";
 import { header } from "../http/request.js";
 import { responseCursor } from "../live/cursor.js";
 import { waitForChange } from "../live/wait.js";
@@ -14,6 +15,7 @@ import { isJsonType, jsonArray } from "../streams/content-type.js";
 import type { DsStream } from "../streams/ds-stream.js";
 import { formatOffset, parseOffsetParam, type ReadStart } from "../streams/offsets.js";
 import { type Collected, collect } from "../streams/reader.js";
+import { streamGone, streamNotFound } from "../streams/stream-errors.js";
 
 export async function handleRead(
   ctx: ServerContext,
@@ -26,11 +28,15 @@ export async function handleRead(
   const offsets = query.getAll("offset");
   const start = parseOffsetParam(offsets);
   if (live === "long-poll") {
-    if (offsets.length === 0) throw badRequest("MISSING_OFFSET", "a long-poll needs an offset");
+    if (offsets.length === 0)
+      throw new TidemarkError("MISSING_OFFSET", "a long-poll needs an offset");
     return longPoll(ctx, req, res, ds, start, query.get("cursor") ?? undefined);
   }
   if (live !== null)
-    throw badRequest("INVALID_LIVE", `live must be long-poll or sse, got ${JSON.stringify(live)}`);
+    throw new TidemarkError(
+      "INVALID_LIVE",
+      `live must be long-poll or sse, got ${JSON.stringify(live)}`,
+    );
   if (start.kind === "now") {
     return send(
       res,
@@ -59,7 +65,7 @@ async function longPoll(
   clientCursor: string | undefined,
 ): Promise<void> {
   const from = start.kind === "now" ? ds.tail : startPosition(ds, start);
-  const release = ctx.metrics.liveOpened("long-poll", ctx);
+  const release = ctx.metrics.liveOpened("long-poll", ctx.shuttingDown);
   const ended = ds.liveReaderOpened(ctx.recentBudget);
   try {
     const deadline = ctx.clock() + ctx.limits.longPollTimeoutMs;
@@ -82,8 +88,8 @@ async function longPoll(
         ctx.shuttingDown ||
         ctx.clock() >= deadline
       ) {
-        if (ds.deleted || ds.meta.softDeleted)
-          throw new HttpError(ds.deleted ? 404 : 410, "GONE", `the stream ${ds.path} was deleted`);
+        if (ds.deleted) throw streamNotFound(ds.path);
+        if (ds.meta.softDeleted) throw streamGone(ds.path);
         const headers = baseHeaders(ds, result.end, true);
         if (!ds.closed) headers["stream-cursor"] = cursor;
         return send(res, 204, headers);

@@ -5,10 +5,11 @@
  * ends when the stream closes (after a final `streamClosed` control event), after
  * `sseLifetimeMs`, or when the server shuts down; the client reconnects from its last offset.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { TidemarkError } from "../../errors.js";
 import type { ServerContext } from "../context.js";
 import { setCommonHeaders } from "../http/headers.js";
-import { badRequest } from "../http/http-error.js";
 import { responseCursor } from "../live/cursor.js";
 import { controlEvent, drained, sharedDataEvent, write } from "../live/sse-events.js";
 import { SseFanOut, type SseReader } from "../live/sse-fan-out.js";
@@ -27,8 +28,9 @@ export async function handleSse(
 ): Promise<void> {
   const offsets = query.getAll("offset");
   const start = parseOffsetParam(offsets);
-  if (offsets.length === 0) throw badRequest("MISSING_OFFSET", "an SSE read needs an offset");
-  const release = ctx.metrics.liveOpened("sse", ctx);
+  if (offsets.length === 0)
+    throw new TidemarkError("MISSING_OFFSET", "an SSE read needs an offset");
+  const release = ctx.metrics.liveOpened("sse", ctx.shuttingDown);
   const ended = ds.liveReaderOpened(ctx.recentBudget);
   try {
     const encoding = sseEncoding(ds.meta.contentType);

@@ -3,10 +3,11 @@
  * the subscription API. Worker requests (callback, ack, release) are authorized by the wake's own
  * bearer token; managing subscriptions needs write access to `__ds/` when auth is on.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { TidemarkError } from "../../errors.js";
 import { type ServerContext, send } from "../context.js";
 import type { Authorizer } from "../http/auth.js";
-import { HttpError } from "../http/http-error.js";
 import { readBody } from "../http/request.js";
 import type { Subscriptions } from "../subscriptions/subscriptions.js";
 
@@ -33,7 +34,7 @@ export async function handleReserved(
   }
   const match = ROUTE.exec(pathname);
   if (match === null)
-    throw new HttpError(404, "NOT_FOUND", "nothing at this path of the reserved __ds namespace");
+    throw new TidemarkError("NOT_FOUND", "nothing at this path of the reserved __ds namespace");
   const id = decode(match[1]!);
   const action = match[2];
   const worker = action === "callback" || action === "ack" || action === "release";
@@ -89,14 +90,14 @@ export async function handleReserved(
         : await subscriptions.ack(id, token, input);
     return send(res, 200, { "content-type": "application/json" }, JSON.stringify(result));
   }
-  throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} is not supported here`);
+  throw new TidemarkError("METHOD_NOT_ALLOWED", `${method} is not supported here`);
 }
 
 function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, "INVALID_REQUEST", "the path is not valid percent-encoding");
+    throw new TidemarkError("INVALID_REQUEST", "the path is not valid percent-encoding");
   }
 }
 
@@ -110,6 +111,6 @@ function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString("utf8"));
   } catch {
-    throw new HttpError(400, "INVALID_REQUEST", "the body is not valid JSON");
+    throw new TidemarkError("INVALID_REQUEST", "the body is not valid JSON");
   }
 }

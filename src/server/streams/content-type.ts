@@ -1,9 +1,9 @@
+import { TidemarkError } from "../../errors.js";
 /**
  * Content types (PROTOCOL.md §9): stored and echoed verbatim, compared case-insensitively
  * without parameters. `application/json` streams are in JSON mode: an append of a JSON array
  * stores its elements as messages, and reads return one JSON array. Every other type is bytes.
  */
-import { HttpError } from "../http/http-error.js";
 
 export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
 const MEDIA_TYPE = /^\s*([\w!#$&^.+-]+\/[\w!#$&^.+-]+)\s*(;.*)?$/;
@@ -49,15 +49,14 @@ export function encodeJsonAppend(
   try {
     value = JSON.parse(body.toString("utf8"));
   } catch (err) {
-    throw new HttpError(
-      400,
+    throw new TidemarkError(
       "INVALID_JSON",
       `the body is not valid JSON: ${(err as Error).message}`,
     );
   }
   const values = Array.isArray(value) ? value : [value];
   if (values.length === 0 && !allowEmpty) {
-    throw new HttpError(400, "EMPTY_JSON_ARRAY", "an append of an empty JSON array adds nothing");
+    throw new TidemarkError("EMPTY_JSON_ARRAY", "an append of an empty JSON array adds nothing");
   }
   return {
     unit: values.map((item) => JSON.stringify(item) ?? "null").join(","),

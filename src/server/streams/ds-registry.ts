@@ -7,14 +7,12 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { OUTBOX_PREFIX } from "../../outbox/store/outbox-store.js";
-import type { Journal } from "../../storage/journal/journal.js";
-import type { StreamLimits } from "../../storage/retention/stream-limits.js";
-import type { Stream } from "../../storage/stream/stream.js";
-import { gone, notFound } from "../http/http-error.js";
+import { OUTBOX_PREFIX } from "../../outbox/index.js";
+import type { Journal, Stream, StreamLimits } from "../../storage/index.js";
 import { DEFAULT_CONTENT_TYPE } from "./content-type.js";
 import { type DsMeta, DsStream } from "./ds-stream.js";
 import { emptyState } from "./producer-state.js";
+import { streamGone, streamNotFound } from "./stream-errors.js";
 
 export interface RegistryOptions {
   clock: () => number;
@@ -68,11 +66,11 @@ export class DsRegistry {
    */
   async live(path: string, touch: boolean): Promise<DsStream> {
     const ds = this.streams.get(path);
-    if (ds === undefined) throw notFound(path);
+    if (ds === undefined) throw streamNotFound(path);
     const now = this.options.clock();
     if (!ds.meta.softDeleted && now >= ds.expiresAtMs()) await this.expire(ds);
-    if (ds.deleted) throw notFound(path);
-    if (ds.meta.softDeleted) throw gone(path);
+    if (ds.deleted) throw streamNotFound(path);
+    if (ds.meta.softDeleted) throw streamGone(path);
     if (touch) ds.touch(now);
     return ds;
   }

@@ -6,7 +6,7 @@
  * append happen in one synchronous step, in arrival order. `committed` follows the journal's
  * acknowledgements; if an append fails, new requests wait while `pending` is rebuilt from it.
  */
-import type { Stream } from "../../storage/stream/stream.js";
+import type { Stream } from "../../storage/index.js";
 import {
   applyChange,
   type CoordinationChange,

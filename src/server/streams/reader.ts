@@ -6,7 +6,7 @@
  * readers come from memory when they are there (recent-messages.ts).
  */
 
-import { HttpError } from "../http/http-error.js";
+import { TidemarkError } from "../../errors.js";
 import type { DsRegistry } from "./ds-registry.js";
 import type { DsStream } from "./ds-stream.js";
 
@@ -36,8 +36,7 @@ export async function collect(
   if (ds.meta.fork !== null && position < ds.base) {
     const source = registry.peek(ds.meta.fork.source);
     if (source === undefined) {
-      throw new HttpError(
-        410,
+      throw new TidemarkError(
         "GONE",
         `the source of fork ${ds.path} is gone; its inherited data cannot be read`,
       );
@@ -50,8 +49,7 @@ export async function collect(
     position = ds.base;
   }
   if (position < ds.firstOwnPosition) {
-    throw new HttpError(
-      410,
+    throw new TidemarkError(
       "CURSOR_EXPIRED",
       `offset ${position} of ${ds.path} is no longer retained; the oldest held is ${ds.firstOwnPosition}`,
     );

@@ -12,7 +12,7 @@ import {
   randomBytes,
   sign,
 } from "node:crypto";
-import type { Journal } from "../../storage/journal/journal.js";
+import type { Journal } from "../../storage/index.js";
 
 export const KEYS_STREAM = "__ds/keys";
 

@@ -5,8 +5,7 @@
  * record and everything before it is trimmed, so the log stays small. Leases are not kept: after
  * a restart, pending work simply wakes again, with a higher generation.
  */
-import type { Journal } from "../../storage/journal/journal.js";
-import type { Stream } from "../../storage/stream/stream.js";
+import type { Journal, Stream } from "../../storage/index.js";
 
 export const SUBSCRIPTIONS_STREAM = "__ds/subscriptions";
 const RECORDS_BEFORE_SNAPSHOT = 5000;

@@ -11,9 +11,10 @@
  * worker whose lease ran out cannot acknowledge over its successor. Acknowledged positions and
  * configuration are durable (subscription-log.ts); wakes and leases are not.
  */
+
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../context.js";
-import { HttpError } from "../http/http-error.js";
+import { TidemarkError } from "../../errors.js";
+import type { Logger } from "../../logger.js";
 import type { DsRegistry } from "../streams/ds-registry.js";
 import { formatOffset, parseOffset } from "../streams/offsets.js";
 import { globToRegExp } from "./glob.js";
@@ -92,8 +93,7 @@ export class Subscriptions {
     const existing = this.live.get(id);
     if (existing !== undefined) {
       if (existing.stored.config.configKey !== config.configKey) {
-        throw new HttpError(
-          409,
+        throw new TidemarkError(
           "SUBSCRIPTION_ALREADY_EXISTS",
           `subscription ${id} exists with another configuration`,
         );
@@ -101,8 +101,7 @@ export class Subscriptions {
       return { created: false, body: this.view(existing) };
     }
     if (this.live.size >= SUBSCRIPTIONS_MAX) {
-      throw new HttpError(
-        507,
+      throw new TidemarkError(
         "TOO_MANY_SUBSCRIPTIONS",
         `this server holds at most ${SUBSCRIPTIONS_MAX} subscriptions`,
       );
@@ -148,7 +147,7 @@ export class Subscriptions {
       !Array.isArray(streams) ||
       streams.some((path) => typeof path !== "string" || path.length === 0)
     ) {
-      throw new HttpError(400, "INVALID_REQUEST", "the body must be { streams: [paths] }");
+      throw new TidemarkError("INVALID_REQUEST", "the body must be { streams: [paths] }");
     }
     for (const path of streams as string[]) {
       const link = sub.stored.links.get(path);
@@ -158,8 +157,7 @@ export class Subscriptions {
         acked: link?.acked ?? this.tail(path),
       };
       if (sub.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX && link === undefined) {
-        throw new HttpError(
-          400,
+        throw new TidemarkError(
           "TOO_MANY_STREAMS",
           `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
         );
@@ -209,28 +207,25 @@ export class Subscriptions {
   async callback(id: string, token: string | undefined, input: unknown): Promise<object> {
     const sub = this.find(id);
     if (sub.stored.config.type !== "webhook")
-      throw new HttpError(400, "INVALID_REQUEST", "not a webhook subscription");
+      throw new TidemarkError("INVALID_REQUEST", "not a webhook subscription");
     return this.acknowledge(sub, token, input);
   }
 
   async claim(id: string, input: unknown): Promise<object> {
     const sub = this.find(id);
     if (sub.stored.config.type !== "pull-wake")
-      throw new HttpError(400, "INVALID_REQUEST", "not a pull-wake subscription");
+      throw new TidemarkError("INVALID_REQUEST", "not a pull-wake subscription");
     const worker = (input as { worker?: unknown })?.worker;
     if (typeof worker !== "string" || worker.length === 0 || worker.length > 256) {
-      throw new HttpError(400, "INVALID_REQUEST", "claim needs { worker: <name> }");
+      throw new TidemarkError("INVALID_REQUEST", "claim needs { worker: <name> }");
     }
     if (sub.wake?.holder != null) {
-      throw new HttpError(
-        409,
-        "ALREADY_CLAIMED",
-        `claimed by ${sub.wake.holder}`,
-        {},
-        { current_holder: sub.wake.holder, generation: sub.wake.generation },
-      );
+      throw new TidemarkError("ALREADY_CLAIMED", `claimed by ${sub.wake.holder}`, {
+        current_holder: sub.wake.holder,
+        generation: sub.wake.generation,
+      });
     }
-    if (!this.pending(sub)) throw new HttpError(409, "NO_PENDING_WORK", "nothing to do");
+    if (!this.pending(sub)) throw new TidemarkError("NO_PENDING_WORK", "nothing to do");
     const wake = sub.wake ?? (await this.newWake(sub));
     wake.holder = worker;
     wake.token = randomBytes(24).toString("base64url");
@@ -247,7 +242,7 @@ export class Subscriptions {
   async ack(id: string, token: string | undefined, input: unknown): Promise<object> {
     const sub = this.find(id);
     if (sub.stored.config.type !== "pull-wake")
-      throw new HttpError(400, "INVALID_REQUEST", "not a pull-wake subscription");
+      throw new TidemarkError("INVALID_REQUEST", "not a pull-wake subscription");
     return this.acknowledge(sub, token, input);
   }
 
@@ -262,11 +257,11 @@ export class Subscriptions {
     const wake = this.fence(sub, token, input);
     const acks = (input as { acks?: unknown }).acks;
     if (acks !== undefined && !Array.isArray(acks))
-      throw new HttpError(400, "INVALID_REQUEST", "acks must be a list");
+      throw new TidemarkError("INVALID_REQUEST", "acks must be a list");
     for (const ack of (acks ?? []) as Array<{ stream?: unknown; offset?: unknown }>) {
       const position = typeof ack?.offset === "string" ? parseOffset(ack.offset) : undefined;
       if (typeof ack?.stream !== "string" || position === undefined) {
-        throw new HttpError(400, "INVALID_REQUEST", "each ack needs { stream, offset }");
+        throw new TidemarkError("INVALID_REQUEST", "each ack needs { stream, offset }");
       }
       if (sub.stored.links.has(ack.stream)) {
         await this.host.log.write(this.host.stored, {
@@ -298,7 +293,7 @@ export class Subscriptions {
       body.wake_id !== wake.id ||
       body.generation !== wake.generation
     ) {
-      throw new HttpError(409, "FENCED", "this wake is over: a newer one (or none) is current");
+      throw new TidemarkError("FENCED", "this wake is over: a newer one (or none) is current");
     }
     return wake;
   }
@@ -480,7 +475,7 @@ export class Subscriptions {
   private find(id: string): Live {
     const sub = this.live.get(id);
     if (sub === undefined)
-      throw new HttpError(404, "SUBSCRIPTION_NOT_FOUND", `no subscription ${id}`);
+      throw new TidemarkError("SUBSCRIPTION_NOT_FOUND", `no subscription ${id}`);
     return sub;
   }
 
@@ -491,8 +486,7 @@ export class Subscriptions {
 
   private checkLinkCount(stored: StoredSubscription): void {
     if (stored.links.size > STREAMS_PER_SUBSCRIPTION_MAX) {
-      throw new HttpError(
-        400,
+      throw new TidemarkError(
         "TOO_MANY_STREAMS",
         `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
       );
@@ -512,27 +506,27 @@ export class Subscriptions {
 
 function parseConfig(input: unknown, nowMs: number): SubscriptionConfig {
   if (typeof input !== "object" || input === null)
-    throw new HttpError(400, "INVALID_REQUEST", "the body must be a JSON object");
+    throw new TidemarkError("INVALID_REQUEST", "the body must be a JSON object");
   const body = input as Record<string, unknown>;
   if (body["type"] !== "webhook" && body["type"] !== "pull-wake") {
-    throw new HttpError(400, "INVALID_REQUEST", "type must be 'webhook' or 'pull-wake'");
+    throw new TidemarkError("INVALID_REQUEST", "type must be 'webhook' or 'pull-wake'");
   }
   const pattern = body["pattern"];
   if (
     pattern !== undefined &&
     (typeof pattern !== "string" || pattern.length === 0 || pattern.length > 1024)
   ) {
-    throw new HttpError(400, "INVALID_REQUEST", "pattern must be a non-empty string");
+    throw new TidemarkError("INVALID_REQUEST", "pattern must be a non-empty string");
   }
   const streams = body["streams"];
   if (
     streams !== undefined &&
     (!Array.isArray(streams) || streams.some((s) => typeof s !== "string" || s.length === 0))
   ) {
-    throw new HttpError(400, "INVALID_REQUEST", "streams must be a list of stream paths");
+    throw new TidemarkError("INVALID_REQUEST", "streams must be a list of stream paths");
   }
   if (pattern === undefined && (streams === undefined || (streams as unknown[]).length === 0)) {
-    throw new HttpError(400, "INVALID_REQUEST", "a subscription needs a pattern or streams");
+    throw new TidemarkError("INVALID_REQUEST", "a subscription needs a pattern or streams");
   }
   const lease = body["lease_ttl_ms"] ?? LEASE_TTL_MS_DEFAULT;
   if (
@@ -541,8 +535,7 @@ function parseConfig(input: unknown, nowMs: number): SubscriptionConfig {
     lease < 100 ||
     lease > LEASE_TTL_MS_MAX
   ) {
-    throw new HttpError(
-      400,
+    throw new TidemarkError(
       "INVALID_REQUEST",
       `lease_ttl_ms must be an integer from 100 to ${LEASE_TTL_MS_MAX}`,
     );
@@ -552,11 +545,11 @@ function parseConfig(input: unknown, nowMs: number): SubscriptionConfig {
   if (body["type"] === "webhook") {
     const url = (body["webhook"] as { url?: unknown } | undefined)?.url;
     const problem = webhookUrlProblem(url);
-    if (problem !== undefined) throw new HttpError(400, "WEBHOOK_URL_REJECTED", problem);
+    if (problem !== undefined) throw new TidemarkError("WEBHOOK_URL_REJECTED", problem);
     webhookUrl = url as string;
   } else {
     if (typeof body["wake_stream"] !== "string" || body["wake_stream"].length === 0) {
-      throw new HttpError(400, "INVALID_REQUEST", "a pull-wake subscription needs wake_stream");
+      throw new TidemarkError("INVALID_REQUEST", "a pull-wake subscription needs wake_stream");
     }
     wakeStream = body["wake_stream"];
   }

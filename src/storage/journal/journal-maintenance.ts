@@ -11,18 +11,12 @@
  *
  * `runOnce()` does one round of all of it now (the timers call it; tests with a fake clock too).
  */
+import type { Logger } from "../../logger.js";
 import type { FileSystem } from "../fs/file-system.js";
 import type { JournalAccounting } from "../retention/journal-limits.js";
 import type { StreamState } from "../stream/stream-state.js";
 import type { StreamWriter } from "../write/stream-writer.js";
 import type { ResolvedOptions } from "./journal-options.js";
-
-export interface Logger {
-  info(fields: Record<string, unknown>, message: string): void;
-  warn(fields: Record<string, unknown>, message: string): void;
-}
-
-export const SILENT_LOGGER: Logger = { info: () => undefined, warn: () => undefined };
 
 export interface MaintainedStream {
   state: StreamState;

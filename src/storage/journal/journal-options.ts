@@ -9,10 +9,10 @@ import {
   SEGMENT_BYTES_LIMIT,
   SEGMENT_HEADER_BYTES,
 } from "../../format/constants.js";
+import type { Logger } from "../../logger.js";
 import type { FileSystem } from "../fs/file-system.js";
 import type { RecoveryReporter } from "../recovery/recovery-event.js";
 import type { JournalLimits } from "../retention/journal-limits.js";
-import type { Logger } from "./journal-maintenance.js";
 
 export type Durability = "always" | "batch" | "none";
 

@@ -18,8 +18,7 @@ import {
   ReadOnlyError,
   TidemarkError,
 } from "../../errors.js";
-import { Mirror, type MirrorOptions } from "../../outbox/mirror.js";
-import { Outbox, type OutboxOptions } from "../../outbox/outbox.js";
+import { type Logger, SILENT_LOGGER } from "../../logger.js";
 import { removeTree } from "../fs/file-ops.js";
 import type { FileSystem } from "../fs/file-system.js";
 import { NodeFileSystem } from "../fs/node-file-system.js";
@@ -48,7 +47,7 @@ import type { StreamState } from "../stream/stream-state.js";
 import { BufferPool } from "../write/buffer-pool.js";
 import { StreamWriter, type WriterContext } from "../write/stream-writer.js";
 import { checkDescriptor, prepareDirectory, STREAMS_DIR } from "./journal-directory.js";
-import { JournalMaintenance, type Logger, SILENT_LOGGER } from "./journal-maintenance.js";
+import { JournalMaintenance } from "./journal-maintenance.js";
 import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./journal-options.js";
 import { JournalCounters, type JournalStats } from "./journal-stats.js";
 import { Semaphore } from "./semaphore.js";
@@ -82,10 +81,7 @@ export class Journal {
   private readonly openLimit: Semaphore;
   private readonly buffers = new BufferPool(BUFFER_POOL_BYTES_MAX);
   private readonly counters = new JournalCounters();
-  private readonly outboxes = new Map<string, Promise<Outbox>>();
-  private readonly mirrors = new Set<Mirror>();
-  private readonly mirrorTargets = new Set<string>();
-  private mirrorOpening: Promise<unknown> = Promise.resolve();
+  private readonly closeHooks = new Set<() => Promise<void>>();
   private readonly accounting: JournalAccounting;
   private readonly maintenance: JournalMaintenance;
   private readonly host: StreamHost;
@@ -243,51 +239,16 @@ export class Journal {
   }
 
   /**
-   * Opens the outbox called `name` (creating its streams if they do not exist), delivering to
-   * `options.upstream` once started. One instance per name per journal; `close()` closes it.
+   * Runs `hook` when the journal starts to close, while it still takes writes: the layers above
+   * (outboxes, mirrors) finish their work and store their state then. Returns a function that
+   * unregisters it.
    */
-  async outbox(name: string, options: OutboxOptions): Promise<Outbox> {
+  onClose(hook: () => Promise<void>): () => void {
     this.checkOpen();
-    if (this.options.readOnly) {
-      throw new ReadOnlyError("an outbox needs a journal opened for writing");
-    }
-    if (this.outboxes.has(name)) {
-      throw new InvalidArgumentError(`outbox ${JSON.stringify(name)} is already open`);
-    }
-    const opening = Outbox.open(this, name, options);
-    this.outboxes.set(name, opening);
-    try {
-      return await opening;
-    } catch (err) {
-      this.outboxes.delete(name);
-      throw err;
-    }
-  }
-
-  /**
-   * Mirrors the stream `source` to a remote Durable Streams stream, exactly once, resuming where
-   * it stopped (see Mirror). Start it with `start()`; `close()` stops it.
-   */
-  async mirror(source: string, options: MirrorOptions): Promise<Mirror> {
-    this.checkOpen();
-    if (this.options.readOnly)
-      throw new ReadOnlyError("a mirror needs a journal opened for writing");
-    const key = `${source}\u0000${options?.target}`;
-    if (this.mirrorTargets.has(key)) {
-      throw new InvalidArgumentError(`${source} is already mirrored to ${options.target}`);
-    }
-    this.mirrorTargets.add(key);
-    // One at a time: opening a mirror rewrites the source's metadata (its mirrors' start seqs).
-    const opening = this.mirrorOpening.then(() => Mirror.open(this, source, options));
-    this.mirrorOpening = opening.catch(() => undefined);
-    try {
-      const mirror = await opening;
-      this.mirrors.add(mirror);
-      return mirror;
-    } catch (err) {
-      this.mirrorTargets.delete(key);
-      throw err;
-    }
+    this.closeHooks.add(hook);
+    return () => {
+      this.closeHooks.delete(hook);
+    };
   }
 
   /** Names of the streams in this journal, sorted. */
@@ -358,13 +319,10 @@ export class Journal {
   }
 
   private async closeAll(): Promise<void> {
-    // Outboxes and mirrors first, while the journal still takes writes: they finish attempts
-    // in flight and write their state (delivered entries, positions) to their streams.
-    const outboxes = await Promise.allSettled(this.outboxes.values());
-    for (const opened of outboxes) {
-      if (opened.status === "fulfilled") await opened.value.close().catch(() => undefined);
-    }
-    for (const mirror of this.mirrors) await mirror.stop().catch(() => undefined);
+    // The layers above first (outboxes, mirrors), while the journal still takes writes: they
+    // finish attempts in flight and write their state (delivered entries, positions).
+    for (const hook of [...this.closeHooks]) await hook().catch(() => undefined);
+    this.closeHooks.clear();
     this.closed = true;
     this.maintenance.stop();
     await Promise.allSettled([...this.opening.values()]);

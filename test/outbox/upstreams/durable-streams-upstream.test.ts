@@ -7,7 +7,7 @@
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { DurableStreamsUpstream, Journal } from "../../../src/index.js";
+import { DurableStreamsUpstream, Journal, Outbox } from "../../../src/index.js";
 import { type RunningServer, startServer } from "../../../src/server/server.js";
 import { spawnChild } from "../../support/child.js";
 import { readApplied, startFlakyUpstream } from "../../support/flaky-upstream.js";
@@ -92,7 +92,7 @@ describe("DurableStreamsUpstream", () => {
     const proxy = await lossyProxy(remote.url, 0.25);
     const journal = await Journal.open(tempDir("ds-local"));
     cleanup.push(() => journal.close());
-    const outbox = await journal.outbox("replicate", {
+    const outbox = await Outbox.open(journal, "replicate", {
       upstream: new DurableStreamsUpstream({
         baseUrl: proxy.url,
         createContentType: "application/json",
@@ -128,7 +128,7 @@ describe("DurableStreamsUpstream", () => {
     });
     const journal = await Journal.open(tempDir("ds-local-closed"));
     cleanup.push(() => journal.close());
-    const outbox = await journal.outbox("replicate", {
+    const outbox = await Outbox.open(journal, "replicate", {
       upstream: new DurableStreamsUpstream({ baseUrl: remote.url }),
     });
     outbox.start();

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { indexFileName, segmentFileName } from "../../../src/format/segment-name.js";
 import { Journal, type JournalRecord } from "../../../src/index.js";
+import { SILENT_LOGGER } from "../../../src/logger.js";
 import { streamIdentity } from "../../../src/storage/stream/stream-name.js";
 import { tempDir } from "../../support/tmp-dir.js";
 
@@ -190,8 +191,10 @@ describe("idle streams", () => {
       clock: () => now,
       limits: { streamIdleMsMax: 60_000 },
       logger: {
-        info: (fields, message) => logged.push({ fields, message }),
-        warn: () => undefined,
+        ...SILENT_LOGGER,
+        info: (fields, message) => {
+          logged.push({ fields, message });
+        },
       },
     });
     const idle = await journal.stream("idle");

@@ -2,11 +2,12 @@
  * Mirrors the stream "src" of a journal to a remote Durable Streams server until killed; prints
  * "started", and "idle" whenever the remote has every record.
  */
-import { DurableStreamsUpstream, Journal } from "../../../src/index.js";
+import { DurableStreamsUpstream, Journal, Mirror } from "../../../src/index.js";
 
 const [dir, baseUrl] = process.argv.slice(2) as [string, string];
 const journal = await Journal.open(dir);
-const mirror = await journal.mirror("src", {
+const mirror = await Mirror.open(journal, {
+  stream: "src",
   upstream: new DurableStreamsUpstream({
     baseUrl,
     timeoutMs: 500,

@@ -3,7 +3,7 @@
  * log snapshot after a discard and a delivery, then the process is SIGKILLed: recovery must
  * start from the stored (older) mark and still know what was resolved above it.
  */
-import { Journal, type Upstream } from "../../../src/index.js";
+import { Journal, Outbox, type Upstream } from "../../../src/index.js";
 
 const dir = process.argv[2]!;
 const journal = await Journal.open(dir);
@@ -20,7 +20,7 @@ const upstream: Upstream = {
     return { kind: "conflict", answer: { status: 412, headers: {}, body: "" } };
   },
 };
-const outbox = await journal.outbox("o", {
+const outbox = await Outbox.open(journal, "o", {
   upstream,
   backoff: { initialMs: 20, maxMs: 40 },
   attemptsMax: 1000,
