@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool } from "undici";
-import { HttpUpstream, Journal } from "../src/index.js";
+import { HttpUpstream, Journal, Outbox } from "../src/index.js";
 import { fmt, freePort, payload, saveResults, settle, table } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
@@ -76,7 +76,7 @@ async function upstreamAlone(url: string): Promise<number> {
 async function outboxRun(url: string): Promise<number> {
   const dir = mkdtempSync(join(root, "outbox-"));
   const journal = await Journal.open(dir);
-  const outbox = await journal.outbox("bench", {
+  const outbox = await Outbox.open(journal, "bench", {
     upstream: new HttpUpstream({ baseUrl: url, connections: CONCURRENCY }),
     concurrency: CONCURRENCY,
   });
@@ -101,7 +101,7 @@ async function recovery(port: number) {
   const dir = mkdtempSync(join(root, "recovery-"));
   const journal = await Journal.open(dir);
   const url = `http://127.0.0.1:${port}`;
-  const outbox = await journal.outbox("bench", {
+  const outbox = await Outbox.open(journal, "bench", {
     upstream: new HttpUpstream({ baseUrl: url, connections: CONCURRENCY }),
     concurrency: CONCURRENCY,
     backoff: { initialMs: 200, maxMs: 2000 },
