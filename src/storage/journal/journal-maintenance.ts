@@ -53,7 +53,7 @@ export class JournalMaintenance {
     const { options, accounting } = this.host;
     if (options.durability === "batch") this.every(options.syncIntervalMs, () => this.syncAll());
     this.every(CHECKPOINT_INTERVAL_MS, () => this.checkpointQuietStreams());
-    this.every(AGE_CHECK_INTERVAL_MS, () => this.expire());
+    this.every(AGE_CHECK_INTERVAL_MS, () => void this.expire());
     this.every(accounting.limits.diskCheckIntervalMs, () => void this.checkDisk());
     const idle = accounting.limits.streamIdleMsMax;
     if (Number.isFinite(idle)) {
@@ -72,7 +72,7 @@ export class JournalMaintenance {
 
   async runOnce(): Promise<void> {
     await this.checkDisk();
-    this.expire();
+    await this.releaseAll();
     await this.sweepIdle();
     this.requestEviction();
     await this.evicting;
@@ -142,10 +142,23 @@ export class JournalMaintenance {
     }
   }
 
-  private expire(): void {
+  /** Every stream releases what its retention allows now; resolves when all have looked. */
+  private releaseAll(): Promise<unknown> {
+    const released: Promise<void>[] = [];
+    for (const { writer } of this.host.streams())
+      if (writer !== undefined) released.push(writer.requestRelease());
+    return Promise.all(released);
+  }
+
+  /** Asks every stream with an age limit to release what is past it; resolves when they have. */
+  private expire(): Promise<unknown> {
+    const released: Promise<void>[] = [];
     for (const { state, writer } of this.host.streams()) {
-      if (writer !== undefined && Number.isFinite(state.limits.ageMsMax)) writer.requestRelease();
+      if (writer !== undefined && Number.isFinite(state.limits.ageMsMax)) {
+        released.push(writer.requestRelease());
+      }
     }
+    return Promise.all(released);
   }
 
   private async sweepIdle(): Promise<void> {

@@ -45,7 +45,8 @@ import {
 } from "../stream/stream-opener.js";
 import type { StreamState } from "../stream/stream-state.js";
 import { BufferPool } from "../write/buffer-pool.js";
-import { StreamWriter, type WriterContext } from "../write/stream-writer.js";
+import { StreamWriter } from "../write/stream-writer.js";
+import type { WriterHost } from "../write/writer-host.js";
 import { checkDescriptor, prepareDirectory, STREAMS_DIR } from "./journal-directory.js";
 import { JournalMaintenance } from "./journal-maintenance.js";
 import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./journal-options.js";
@@ -86,7 +87,7 @@ export class Journal {
   private readonly maintenance: JournalMaintenance;
   private readonly host: StreamHost;
   private readonly opener: OpenerContext;
-  private readonly writerContext: WriterContext;
+  private readonly writerHost: WriterHost;
   private readonly readOnlyTail: ReadOnlyTail | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -120,39 +121,22 @@ export class Journal {
       sweep: (name) => this.remove(name, true),
     });
     const indexCache = new IndexCache(fs, INDEX_CACHE_SEGMENTS, options.readOnly);
-    this.writerContext = {
+    this.writerHost = {
       fs,
       options,
       clock,
       indexCache,
       buffers: this.buffers,
-      admit: (bytes) => {
-        try {
-          this.accounting.admit(bytes);
-        } catch (err) {
-          if (err instanceof TidemarkError) this.counters.rejectedWith(err.code);
-          throw err;
-        }
-      },
-      settle: (bytes, committed) => {
-        this.accounting.settle(bytes, committed);
-        if (committed) {
+      accounting: this.accounting,
+      counters: this.counters,
+      events: {
+        committed: () => {
           this.accounting.setNothingToEvict(false);
           this.maintenance.requestEviction();
-        }
+        },
+        roomWanted: () => this.maintenance.requestEviction(),
+        uncheckedChanged: (delta) => this.maintenance.onUnchecked(delta),
       },
-      hasRoom: (bytes) => this.accounting.hasRoom(bytes),
-      waitForRoom: (bytes) => {
-        this.maintenance.requestEviction();
-        return this.accounting.waitForRoom(bytes);
-      },
-      onDiskBytes: (delta) => this.accounting.onDiskBytes(delta),
-      onReleased: (reason, records, bytes) => this.counters.released(reason, records, bytes),
-      onRejected: (code) => this.counters.rejectedWith(code),
-      onSynced: () => {
-        this.counters.syncs++;
-      },
-      onUnchecked: (delta) => this.maintenance.onUnchecked(delta),
     };
     this.readOnlyTail = options.readOnly
       ? new ReadOnlyTail(fs, options.pollIntervalMs, fs instanceof NodeFileSystem)
@@ -306,7 +290,11 @@ export class Journal {
     };
   }
 
-  /** @internal Runs one round of background work now (expiry, sweeping, disk check, eviction). */
+  /**
+   * @internal Runs one round of background work now and waits for it: disk check, every
+   * stream's retention (age, limits, acknowledged data, an interrupted trim), idle sweeping,
+   * journal-wide eviction.
+   */
   runMaintenance(): Promise<void> {
     this.checkOpen();
     return this.maintenance.runOnce();
@@ -397,7 +385,7 @@ export class Journal {
     const writer =
       opened.activeFile === undefined
         ? undefined
-        : new StreamWriter(this.writerContext, state, opened.activeFile);
+        : new StreamWriter(this.writerHost, state, opened.activeFile);
     const consumers = new ConsumerStore({
       fs: this.fs,
       state,

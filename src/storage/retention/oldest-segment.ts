@@ -19,9 +19,10 @@ import type { ReleaseReason } from "./retention.js";
 export interface SegmentReleaseHost {
   fs: FileSystem;
   indexCache: IndexCache;
-  /** Bytes on disk changed outside a commit. */
-  onDiskBytes: (delta: number) => void;
-  onReleased: (reason: ReleaseReason, records: number, bytes: number) => void;
+  /** Told that bytes on disk changed outside a commit. */
+  accounting: { onDiskBytes(delta: number): void };
+  /** Told what was released, and why. */
+  counters: { released(reason: ReleaseReason, records: number, bytes: number): void };
 }
 
 /** Timestamp of the first record of segment `baseSeq` (undefined if it holds none). */
@@ -58,8 +59,8 @@ export async function dropOldestSegment(
   }
   segments.shift();
   host.indexCache.forget(state.dir, first.baseSeq);
-  host.onDiskBytes(-first.bytes);
-  host.onReleased(reason, records, first.bytes);
+  host.accounting.onDiskBytes(-first.bytes);
+  host.counters.released(reason, records, first.bytes);
   state.notify(); // followers behind the new first seq learn they were overtaken
   return first.bytes;
 }

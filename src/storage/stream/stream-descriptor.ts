@@ -3,12 +3,13 @@
  * created, and metadata that belongs to the layers above the journal. It is replaced atomically.
  */
 import { join } from "node:path";
-import { CorruptError, UnsupportedFormatError } from "../../errors.js";
+import { CorruptError, fromSystemError, UnsupportedFormatError } from "../../errors.js";
 import { FORMAT_VERSION } from "../../format/constants.js";
 import { readSmallFile, writeFileAtomic } from "../fs/file-ops.js";
 import type { FileSystem } from "../fs/file-system.js";
 import {
   limitsToJson,
+  type ResolvedLimits,
   type Retention,
   resolveLimits,
   type StreamLimits,
@@ -16,6 +17,7 @@ import {
 } from "../retention/stream-limits.js";
 import { STREAM_DESCRIPTOR_FILE } from "./stream-files.js";
 import { streamIdentity } from "./stream-name.js";
+import type { StreamState } from "./stream-state.js";
 
 export interface StreamDescriptor {
   format: number;
@@ -107,4 +109,49 @@ export async function writeStreamDescriptor(
 ): Promise<void> {
   const bytes = Buffer.from(JSON.stringify(descriptor), "utf8");
   await writeFileAtomic(fs, dir, STREAM_DESCRIPTOR_FILE, bytes, durable);
+}
+
+/** The parts of a stream's state that stream.json stores and that can change. */
+export interface DescriptorChange {
+  limits?: ResolvedLimits;
+  retention?: Retention;
+  trimmedBefore?: number;
+  meta?: Record<string, unknown>;
+}
+
+/**
+ * Applies `change` to the stream's state and stores its descriptor. If the store fails the state
+ * is put back as it was, so memory never runs ahead of what a reopen would find.
+ */
+export async function storeDescriptorChange(
+  fs: FileSystem,
+  state: StreamState,
+  change: DescriptorChange,
+  durable: boolean,
+  action: string,
+): Promise<void> {
+  const previous: DescriptorChange = {};
+  for (const key of Object.keys(change) as Array<keyof DescriptorChange>) {
+    (previous as Record<string, unknown>)[key] = state[key];
+  }
+  Object.assign(state, change);
+  try {
+    await writeStreamDescriptor(
+      fs,
+      state.dir,
+      {
+        format: FORMAT_VERSION,
+        name: state.name,
+        createdAtMs: state.createdAtMs,
+        meta: state.meta,
+        limits: limitsToJson(state.limits),
+        retention: state.retention,
+        trimmedBefore: state.trimmedBefore,
+      },
+      durable,
+    );
+  } catch (err) {
+    Object.assign(state, previous);
+    throw fromSystemError(err, action, { stream: state.name });
+  }
 }

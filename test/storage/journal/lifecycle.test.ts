@@ -108,7 +108,7 @@ describe("trim", () => {
     const again = await Journal.open(dir, { segmentBytesMax: 4096 });
     const reopened = await again.stream("s");
     expect(reopened.info().firstSeq).toBe(700);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await again.runMaintenance();
     const bases = readdirSync(streamDir(dir, "s"))
       .filter((f) => f.endsWith(".seg"))
       .map((f) => Number(f.slice(0, 20)));

@@ -1,6 +1,6 @@
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Journal } from "../../../src/index.js";
 import { streamIdentity } from "../../../src/storage/stream/stream-name.js";
 import { spawnChild } from "../../support/child.js";
@@ -83,16 +83,18 @@ describe("durable consumers", () => {
     for (let i = 1; i <= 300; i += 10)
       await stream.appendMany(Array.from({ length: 10 }, (_, k) => payload(i + k)));
     await a.ack(300);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await journal.runMaintenance();
     expect(stream.info().firstSeq).toBe(1); // b has acknowledged nothing
     await b.ack(150);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await journal.runMaintenance();
     const partly = stream.info().firstSeq;
     expect(partly).toBeGreaterThan(1);
     expect(partly).toBeLessThanOrEqual(151); // never past what b acknowledged
     await b.ack(300);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(stream.info()).toMatchObject({ firstSeq: 301, lastSeq: 300, records: 0 });
+    // The acknowledgement itself starts the release: no maintenance round needed.
+    await vi.waitFor(() =>
+      expect(stream.info()).toMatchObject({ firstSeq: 301, lastSeq: 300, records: 0 }),
+    );
     expect((await journal.stats()).acknowledged.records).toBe(300);
     expect((await stream.append("next")).seq).toBe(301);
     await journal.close();
@@ -105,10 +107,10 @@ describe("durable consumers", () => {
       await stream.appendMany(Array.from({ length: 10 }, (_, k) => payload(i + k)));
     await stream.consumer("fast").ack(200);
     await stream.consumer("stuck").ack(1);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await journal.runMaintenance();
     expect(stream.info().firstSeq).toBe(1);
     expect(await stream.removeConsumer("stuck")).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await journal.runMaintenance();
     expect(stream.info().records).toBe(0);
     await journal.close();
   });
