@@ -10,9 +10,10 @@
  * constant time. With no tokens configured, everything is allowed (the server refuses to bind
  * anything but loopback then).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { InvalidArgumentError, TidemarkError } from "../../errors.js";
+import { secretDigest } from "./secrets.js";
 
 export type Access = "read" | "write";
 
@@ -40,7 +41,7 @@ export class Authorizer {
   constructor(config: AuthConfig | undefined) {
     this.tokens = validate(config).map((token, i) => ({
       name: token.name ?? `token ${i + 1}`,
-      digest: digest(token.token),
+      digest: secretDigest(token.token),
       scopes: token.scopes,
     }));
   }
@@ -57,7 +58,7 @@ export class Authorizer {
     if (match === null) {
       throw new TidemarkError("UNAUTHORIZED", "a bearer token is required");
     }
-    const presented = digest(match[1]!);
+    const presented = secretDigest(match[1]!);
     const token = this.tokens.find((candidate) => timingSafeEqual(candidate.digest, presented));
     if (token === undefined) {
       throw new TidemarkError("UNAUTHORIZED", "the bearer token is not known", {
@@ -77,10 +78,6 @@ export class Authorizer {
       );
     }
   }
-}
-
-function digest(token: string): Buffer {
-  return createHash("sha256").update(token).digest();
 }
 
 function validate(config: AuthConfig | undefined): TokenConfig[] {

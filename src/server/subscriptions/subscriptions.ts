@@ -15,25 +15,18 @@
 import { randomBytes } from "node:crypto";
 import { TidemarkError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
+import { sameSecret } from "../http/secrets.js";
 import type { DsRegistry } from "../streams/ds-registry.js";
-import { formatOffset, parseOffset } from "../streams/offsets.js";
 import { globToRegExp } from "./glob.js";
 import type { WebhookSigner } from "./signing.js";
-import {
-  type StoredSubscription,
-  type SubscriptionConfig,
-  type SubscriptionLog,
-  toJson,
-} from "./subscription-log.js";
-import { webhookUrlProblem } from "./webhook-url.js";
+import { type StoredSubscription, type SubscriptionLog, toJson } from "./subscription-log.js";
+import { parseAcks, parseConfig, parseStreamList, parseWorker } from "./subscription-requests.js";
+import { type StreamInfo, streamInfos, subscriptionView } from "./subscription-view.js";
+import { postWake } from "./webhook-post.js";
 
 export const SUBSCRIPTIONS_MAX = 1000;
 export const STREAMS_PER_SUBSCRIPTION_MAX = 10_000;
-const LEASE_TTL_MS_DEFAULT = 30_000;
-const LEASE_TTL_MS_MAX = 3_600_000;
-const WEBHOOK_TIMEOUT_MS = 10_000;
 const WEBHOOK_ATTEMPTS_MAX = 8;
-const WEBHOOK_RESPONSE_BYTES_MAX = 64 * 1024;
 
 interface Wake {
   id: string;
@@ -142,14 +135,7 @@ export class Subscriptions {
 
   async addStreams(id: string, input: unknown): Promise<void> {
     const sub = this.find(id);
-    const streams = (input as { streams?: unknown })?.streams;
-    if (
-      !Array.isArray(streams) ||
-      streams.some((path) => typeof path !== "string" || path.length === 0)
-    ) {
-      throw new TidemarkError("INVALID_REQUEST", "the body must be { streams: [paths] }");
-    }
-    for (const path of streams as string[]) {
+    for (const path of parseStreamList(input)) {
       const link = sub.stored.links.get(path);
       const next = {
         explicit: true,
@@ -215,10 +201,7 @@ export class Subscriptions {
     const sub = this.find(id);
     if (sub.stored.config.type !== "pull-wake")
       throw new TidemarkError("INVALID_REQUEST", "not a pull-wake subscription");
-    const worker = (input as { worker?: unknown })?.worker;
-    if (typeof worker !== "string" || worker.length === 0 || worker.length > 256) {
-      throw new TidemarkError("INVALID_REQUEST", "claim needs { worker: <name> }");
-    }
+    const worker = parseWorker(input);
     if (sub.wake?.holder != null) {
       throw new TidemarkError("ALREADY_CLAIMED", `claimed by ${sub.wake.holder}`, {
         current_holder: sub.wake.holder,
@@ -255,20 +238,13 @@ export class Subscriptions {
 
   private async acknowledge(sub: Live, token: string | undefined, input: unknown): Promise<object> {
     const wake = this.fence(sub, token, input);
-    const acks = (input as { acks?: unknown }).acks;
-    if (acks !== undefined && !Array.isArray(acks))
-      throw new TidemarkError("INVALID_REQUEST", "acks must be a list");
-    for (const ack of (acks ?? []) as Array<{ stream?: unknown; offset?: unknown }>) {
-      const position = typeof ack?.offset === "string" ? parseOffset(ack.offset) : undefined;
-      if (typeof ack?.stream !== "string" || position === undefined) {
-        throw new TidemarkError("INVALID_REQUEST", "each ack needs { stream, offset }");
-      }
+    for (const ack of parseAcks(input)) {
       if (sub.stored.links.has(ack.stream)) {
         await this.host.log.write(this.host.stored, {
           op: "ack",
           id: sub.stored.id,
           path: ack.stream,
-          acked: position,
+          acked: ack.position,
         });
       }
     }
@@ -289,7 +265,7 @@ export class Subscriptions {
     if (
       wake === null ||
       token === undefined ||
-      token !== wake.token ||
+      !sameSecret(token, wake.token) ||
       body.wake_id !== wake.id ||
       body.generation !== wake.generation
     ) {
@@ -353,26 +329,14 @@ export class Subscriptions {
       streams: this.streamInfos(sub),
     });
     try {
-      const response = await fetch(sub.stored.config.webhookUrl!, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "webhook-signature": this.host.signer.signatureHeader(body, this.host.clock()),
-        },
+      const reply = await postWake(
+        sub.stored.config.webhookUrl!,
         body,
-        redirect: "error",
-        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
-      });
-      const text = (await response.text()).slice(0, WEBHOOK_RESPONSE_BYTES_MAX);
-      if (!response.ok) throw new Error(`the webhook answered ${response.status}`);
+        this.host.signer,
+        this.host.clock(),
+      );
       sub.attempts = 0;
-      let reply: unknown;
-      try {
-        reply = text.length === 0 ? {} : JSON.parse(text);
-      } catch {
-        reply = {};
-      }
-      if ((reply as { done?: unknown }).done === true && sub.wake === wake) {
+      if (reply.done === true && sub.wake === wake) {
         for (const [path, tail] of wake.snapshot) {
           await this.host.log.write(this.host.stored, {
             op: "ack",
@@ -424,52 +388,15 @@ export class Subscriptions {
     return false;
   }
 
-  private streamInfos(sub: Live): object[] {
-    return [...sub.stored.links].map(([path, link]) => {
-      const tail = this.tail(path);
-      return {
-        path,
-        link_type: link.explicit ? "explicit" : "glob",
-        tail_offset: formatOffset(tail),
-        acked_offset: formatOffset(link.acked),
-        has_pending: tail > link.acked,
-      };
-    });
+  private streamInfos(sub: Live): StreamInfo[] {
+    return streamInfos(sub.stored, (path) => this.tail(path));
   }
 
   private view(sub: Live): object {
-    const { config } = sub.stored;
-    return {
-      id: sub.stored.id,
-      subscription_id: sub.stored.id,
-      type: config.type,
-      ...(config.pattern === null ? {} : { pattern: config.pattern }),
-      streams: this.streamInfos(sub).map((info) => {
-        const { path, link_type, acked_offset } = info as {
-          path: string;
-          link_type: string;
-          acked_offset: string;
-        };
-        return { path, link_type, acked_offset };
-      }),
-      ...(config.webhookUrl === null
-        ? {}
-        : {
-            webhook: {
-              url: config.webhookUrl,
-              signing: {
-                alg: "ed25519",
-                kid: this.host.signer.kid,
-                jwks_url: `${this.host.baseUrl()}/v1/stream/__ds/jwks.json`,
-              },
-            },
-          }),
-      ...(config.wakeStream === null ? {} : { wake_stream: config.wakeStream }),
-      lease_ttl_ms: config.leaseTtlMs,
-      created_at: config.createdAt,
-      status: "active",
-      ...(config.description === null ? {} : { description: config.description }),
-    };
+    return subscriptionView(sub.stored, (path) => this.tail(path), {
+      kid: this.host.signer.kid,
+      baseUrl: this.host.baseUrl(),
+    });
   }
 
   private find(id: string): Live {
@@ -502,76 +429,4 @@ export class Subscriptions {
       attempts: 0,
     };
   }
-}
-
-function parseConfig(input: unknown, nowMs: number): SubscriptionConfig {
-  if (typeof input !== "object" || input === null)
-    throw new TidemarkError("INVALID_REQUEST", "the body must be a JSON object");
-  const body = input as Record<string, unknown>;
-  if (body["type"] !== "webhook" && body["type"] !== "pull-wake") {
-    throw new TidemarkError("INVALID_REQUEST", "type must be 'webhook' or 'pull-wake'");
-  }
-  const pattern = body["pattern"];
-  if (
-    pattern !== undefined &&
-    (typeof pattern !== "string" || pattern.length === 0 || pattern.length > 1024)
-  ) {
-    throw new TidemarkError("INVALID_REQUEST", "pattern must be a non-empty string");
-  }
-  const streams = body["streams"];
-  if (
-    streams !== undefined &&
-    (!Array.isArray(streams) || streams.some((s) => typeof s !== "string" || s.length === 0))
-  ) {
-    throw new TidemarkError("INVALID_REQUEST", "streams must be a list of stream paths");
-  }
-  if (pattern === undefined && (streams === undefined || (streams as unknown[]).length === 0)) {
-    throw new TidemarkError("INVALID_REQUEST", "a subscription needs a pattern or streams");
-  }
-  const lease = body["lease_ttl_ms"] ?? LEASE_TTL_MS_DEFAULT;
-  if (
-    typeof lease !== "number" ||
-    !Number.isInteger(lease) ||
-    lease < 100 ||
-    lease > LEASE_TTL_MS_MAX
-  ) {
-    throw new TidemarkError(
-      "INVALID_REQUEST",
-      `lease_ttl_ms must be an integer from 100 to ${LEASE_TTL_MS_MAX}`,
-    );
-  }
-  let webhookUrl: string | null = null;
-  let wakeStream: string | null = null;
-  if (body["type"] === "webhook") {
-    const url = (body["webhook"] as { url?: unknown } | undefined)?.url;
-    const problem = webhookUrlProblem(url);
-    if (problem !== undefined) throw new TidemarkError("WEBHOOK_URL_REJECTED", problem);
-    webhookUrl = url as string;
-  } else {
-    if (typeof body["wake_stream"] !== "string" || body["wake_stream"].length === 0) {
-      throw new TidemarkError("INVALID_REQUEST", "a pull-wake subscription needs wake_stream");
-    }
-    wakeStream = body["wake_stream"];
-  }
-  const description =
-    typeof body["description"] === "string" ? body["description"].slice(0, 1024) : null;
-  const configKey = JSON.stringify([
-    body["type"],
-    pattern ?? null,
-    streams ?? [],
-    webhookUrl,
-    wakeStream,
-    lease,
-    description,
-  ]);
-  return {
-    type: body["type"],
-    pattern: (pattern as string | undefined) ?? null,
-    webhookUrl,
-    wakeStream,
-    leaseTtlMs: lease,
-    description,
-    createdAt: new Date(nowMs).toISOString(),
-    configKey,
-  };
 }
