@@ -7,10 +7,18 @@
  *              streamTag[4] crc u32                              = 32 bytes (§4.1)
  *   record  := crc u32 bodyBytes u32 seq u64 timestampMs u64
  *              flags u8 reserved u8 attrBytes u16 body           = 28 + bodyBytes (§4.2)
+ *   log     := log-header log-record*                             (§14)
+ *   log-header := magic[4] version u16 headerBytes u16 fileSeq u64 createdAtMs u64
+ *              reserved u32 crc u32                              = 32 bytes (§14.1)
+ *   log-record := crc u32 bodyBytes u32 streamId[8] segmentBaseSeq u64 segmentOffset u32
+ *              kind u8 reserved[3] body                          = 32 + bodyBytes (§14.2)
  */
 import { assert } from "../assert.js";
 
+/** Version of the files' own formats (segments, indexes, checkpoints, consumers, stream.json). */
 export const FORMAT_VERSION = 1;
+/** Version of the journal as a whole (tidemark.json, §2, §10): 2 adds the commit log (§14). */
+export const JOURNAL_FORMAT_VERSION = 2;
 
 export const SEGMENT_MAGIC = 0x47534d54; // "TMSG" read as u32 LE
 export const SEGMENT_HEADER_BYTES = 32;
@@ -37,6 +45,13 @@ export const SEGMENT_SUFFIX = ".seg";
 export const INDEX_SUFFIX = ".idx";
 export const SEQ_DIGITS = 20;
 
+export const LOG_MAGIC = 0x474c4d54; // "TMLG"
+export const LOG_HEADER_BYTES = 32;
+export const LOG_RECORD_HEADER_BYTES = 32;
+export const LOG_RECORD_KIND_APPEND = 1;
+export const LOG_SUFFIX = ".log";
+export const STREAM_ID_BYTES = 8;
+
 /** Seqs and timestamps are u64 on disk but must stay JavaScript-safe integers. */
 export const U64_SAFE_LIMIT = Number.MAX_SAFE_INTEGER;
 
@@ -54,3 +69,9 @@ assert(
   "the largest record fits the largest segment",
 );
 assert(RECORD_ATTR_BYTES_LIMIT < RECORD_BODY_BYTES_LIMIT, "attributes fit a body");
+assert(4 + 2 + 2 + 8 + 8 + 4 + 4 === LOG_HEADER_BYTES, "log header fields add up");
+assert(
+  4 + 4 + STREAM_ID_BYTES + 8 + 4 + 1 + 3 === LOG_RECORD_HEADER_BYTES,
+  "log record header fields add up",
+);
+assert(SEGMENT_BYTES_LIMIT <= 2 ** 32, "segment offsets fit the log record's u32");

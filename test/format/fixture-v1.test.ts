@@ -2,7 +2,7 @@
  * A journal written by format version 1 (test/fixtures/v1-journal) must open and read back
  * exactly, in every later version. This test stays switched on.
  */
-import { cpSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -74,5 +74,18 @@ describe("format v1 fixture", () => {
       "new",
     ]);
     await journal.close();
+    // Upgraded in place (docs/format.md §10): format 2, a commit log, an id for every stream.
+    expect(JSON.parse(readFileSync(join(dir, "tidemark.json"), "utf8")).format).toBe(2);
+    expect(readdirSync(join(dir, "log"))).toEqual([]); // closed cleanly: nothing to redo
+    for (const stream of readdirSync(join(dir, "streams"))) {
+      const descriptor = JSON.parse(
+        readFileSync(join(dir, "streams", stream, "stream.json"), "utf8"),
+      );
+      expect(descriptor.id).toMatch(/^[0-9a-f]{16}$/);
+    }
+    const again = await Journal.open(dir, { readOnly: true });
+    const all = await collect((await again.stream("agent/run-42/events")).read({ after: 0 }));
+    expect(all.length).toBe(124);
+    await again.close();
   });
 });

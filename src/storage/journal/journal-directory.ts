@@ -11,7 +11,7 @@ import {
   NotFoundError,
   UnsupportedFormatError,
 } from "../../errors.js";
-import { FORMAT_VERSION } from "../../format/constants.js";
+import { JOURNAL_FORMAT_VERSION } from "../../format/constants.js";
 import { readSmallFile, writeFileAtomic } from "../fs/file-ops.js";
 import type { FileSystem } from "../fs/file-system.js";
 import type { ResolvedOptions } from "./journal-options.js";
@@ -19,6 +19,7 @@ import type { ResolvedOptions } from "./journal-options.js";
 export const DESCRIPTOR_FILE = "tidemark.json";
 export const STREAMS_DIR = "streams";
 export const LOCK_DIR = "lock";
+export const LOG_DIR = "log";
 
 export async function prepareDirectory(
   fs: FileSystem,
@@ -36,7 +37,7 @@ export async function prepareDirectory(
     return;
   }
   // What another opener creating this journal right now may have made so far is not foreign.
-  const ours = new Set([DESCRIPTOR_FILE, `${DESCRIPTOR_FILE}.tmp`, LOCK_DIR, STREAMS_DIR]);
+  const ours = new Set([DESCRIPTOR_FILE, `${DESCRIPTOR_FILE}.tmp`, LOCK_DIR, STREAMS_DIR, LOG_DIR]);
   const foreign = names.filter((name) => !ours.has(name));
   if (!names.includes(DESCRIPTOR_FILE) && (foreign.length > 0 || readOnly)) {
     throw new NotAJournalError(
@@ -71,13 +72,17 @@ async function makeDirectories(fs: FileSystem, dir: string): Promise<void> {
   if (parent !== dir) await fs.syncDir(parent);
 }
 
-/** Checks the journal descriptor (§2), creating it (and `streams/`) for a new journal. */
+/**
+ * Checks the journal descriptor (§2), creating it (and `streams/`, `log/`) for a new journal.
+ * Resolves with the journal's format: below JOURNAL_FORMAT_VERSION, the writer upgrades it once
+ * every stream is open (§10).
+ */
 export async function checkDescriptor(
   fs: FileSystem,
   dir: string,
   clock: () => number,
   options: ResolvedOptions,
-): Promise<void> {
+): Promise<number> {
   const durable = options.durability !== "none";
   let raw: Buffer | undefined;
   try {
@@ -85,33 +90,58 @@ export async function checkDescriptor(
   } catch (err) {
     if (!isErrnoCode(err, "ENOENT")) throw err;
   }
+  let format = JOURNAL_FORMAT_VERSION;
   if (raw === undefined) {
     if (options.readOnly)
       throw new NotAJournalError(`${dir} holds no tidemark journal`, { path: dir });
-    const descriptor = JSON.stringify({ format: FORMAT_VERSION, createdAtMs: clock() });
-    await writeFileAtomic(fs, dir, DESCRIPTOR_FILE, Buffer.from(descriptor), durable);
+    await ensureLogDir(fs, dir);
+    await writeJournalDescriptor(fs, dir, clock, durable);
   } else {
-    let format: unknown;
+    let stored: unknown;
     try {
-      format = (JSON.parse(raw.toString("utf8")) as { format?: unknown }).format;
+      stored = (JSON.parse(raw.toString("utf8")) as { format?: unknown }).format;
     } catch {
-      format = undefined;
+      stored = undefined;
     }
-    if (typeof format !== "number") {
+    if (typeof stored !== "number" || !Number.isInteger(stored) || stored < 1) {
       throw new CorruptError(`${join(dir, DESCRIPTOR_FILE)} is damaged`, { path: dir });
     }
-    if (format > FORMAT_VERSION) {
+    if (stored > JOURNAL_FORMAT_VERSION) {
       throw new UnsupportedFormatError(
-        `the journal at ${dir} uses format ${format}; this tidemark reads up to ${FORMAT_VERSION}`,
+        `the journal at ${dir} uses format ${stored}; this tidemark reads up to ${JOURNAL_FORMAT_VERSION}`,
         { path: dir },
       );
     }
+    format = stored;
   }
-  if (options.readOnly) return;
+  if (options.readOnly) return format;
   try {
     await fs.mkdir(join(dir, STREAMS_DIR));
     if (durable) await fs.syncDir(dir);
   } catch (err) {
     if (!isErrnoCode(err, "EEXIST")) throw err;
   }
+  return format;
+}
+
+/** Writes `tidemark.json` with the current journal format, atomically (§1, §2). */
+export async function writeJournalDescriptor(
+  fs: FileSystem,
+  dir: string,
+  clock: () => number,
+  durable: boolean,
+): Promise<void> {
+  const descriptor = JSON.stringify({ format: JOURNAL_FORMAT_VERSION, createdAtMs: clock() });
+  await writeFileAtomic(fs, dir, DESCRIPTOR_FILE, Buffer.from(descriptor), durable);
+}
+
+/** Creates `log/` (§14) if it is missing, flushed into the journal directory. */
+export async function ensureLogDir(fs: FileSystem, dir: string): Promise<void> {
+  try {
+    await fs.mkdir(join(dir, LOG_DIR));
+  } catch (err) {
+    if (isErrnoCode(err, "EEXIST")) return;
+    throw err;
+  }
+  await fs.syncDir(dir);
 }

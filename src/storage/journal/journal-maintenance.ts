@@ -1,7 +1,9 @@
 /**
  * A writing journal's background work, each on an unref'd timer with a bounded period:
  *
- * - under 'batch', an fdatasync of every stream with unsynced appends every `syncIntervalMs`;
+ * - under 'batch', an fdatasync of the commit log every `syncIntervalMs`;
+ * - write-behind: segment bytes the commit log has and the segments not yet are written every
+ *   `flushIntervalMs` (and at once when they pass `pendingBytesMax` journal-wide);
  * - checkpoints of streams that have gone quiet, and of all streams when their unchecked bytes
  *   together pass `recoveryScanBytesMax` (that bounds what a recovery scans);
  * - age expiry (`ageMsMax`), checked every second as well as on append;
@@ -33,9 +35,18 @@ export interface MaintenanceHost {
   streams(): Iterable<MaintainedStream>;
   /** Deletes an idle stream (the journal's deleteStream, counted as a sweep). */
   sweep(name: string): Promise<void>;
+  /** 'batch': syncs the commit log; undefined when there is none. */
+  syncLog(): Promise<void> | undefined;
+  /** Staged segment bytes across all streams, and how long they may wait (write-behind.ts). */
+  pendingBytes(): number;
+  flushIntervalMs(): number;
 }
 
 const CHECKPOINT_INTERVAL_MS = 250;
+/** How often staged bytes left by streams that stopped appending are looked at. */
+const FLUSH_INTERVAL_MS = 100;
+/** Staged bytes journal-wide past which every stream writes its own at once. */
+const PENDING_BYTES_MAX = 32 * 1024 * 1024;
 const AGE_CHECK_INTERVAL_MS = 1000;
 const SWEEP_INTERVAL_MS_MAX = 60_000;
 
@@ -53,6 +64,7 @@ export class JournalMaintenance {
     const { options, accounting } = this.host;
     if (options.durability === "batch") this.every(options.syncIntervalMs, () => this.syncAll());
     this.every(CHECKPOINT_INTERVAL_MS, () => this.checkpointQuietStreams());
+    this.every(FLUSH_INTERVAL_MS, () => this.flushStaged(false));
     this.every(AGE_CHECK_INTERVAL_MS, () => void this.expire());
     this.every(accounting.limits.diskCheckIntervalMs, () => void this.checkDisk());
     const idle = accounting.limits.streamIdleMsMax;
@@ -72,6 +84,7 @@ export class JournalMaintenance {
 
   async runOnce(): Promise<void> {
     await this.checkDisk();
+    await Promise.all([...this.host.streams()].map(({ writer }) => writer?.requestFlush()));
     await this.releaseAll();
     await this.sweepIdle();
     this.requestEviction();
@@ -90,6 +103,24 @@ export class JournalMaintenance {
     void Promise.allSettled(writers.map((writer) => writer.checkpoint())).finally(() => {
       this.checkpointingAll = false;
     });
+  }
+
+  /** Staged bytes changed (a commit through the log): write them out if there are too many. */
+  onStaged(): void {
+    if (this.host.pendingBytes() > PENDING_BYTES_MAX) this.flushStaged(true);
+  }
+
+  /** Asks writers to write their staged bytes: those not written for a while, or all. */
+  private flushStaged(all: boolean): void {
+    const now = this.host.clock();
+    const staged: StreamWriter[] = [];
+    for (const { writer } of this.host.streams()) {
+      if (writer !== undefined && writer.stagedBytes > 0) staged.push(writer);
+    }
+    const intervalMs = Math.max(FLUSH_INTERVAL_MS, this.host.flushIntervalMs());
+    for (const writer of staged) {
+      if (all || now - writer.lastFlushAtMs >= intervalMs) void writer.requestFlush();
+    }
   }
 
   /** The journal is over its bytesMax (discard 'old'): evict, one segment at a time. */
@@ -125,7 +156,9 @@ export class JournalMaintenance {
     this.timers.push(timer);
   }
 
+  /** 'batch': the commit log holds every stream's appends; one sync covers them all. */
   private syncAll(): void {
+    if (this.host.syncLog() !== undefined) return;
     for (const { writer } of this.host.streams()) writer?.requestSync();
   }
 

@@ -43,6 +43,8 @@ export interface JournalOptions {
   clock?: () => number;
   /** How often a read-only journal checks for new data when file events are missed. */
   pollIntervalMs?: number;
+  /** @internal A new commit log file (and a checkpoint) once the active one passes this. */
+  logFileBytesMax?: number;
 }
 
 export interface ResolvedOptions {
@@ -66,6 +68,8 @@ export interface ResolvedOptions {
   readChunkBytes: number;
   /** Streams opened at once while the journal opens. */
   openConcurrency: number;
+  /** A new commit log file (and a checkpoint) once the active one passes this (§14.4). */
+  logFileBytesMax: number;
 }
 
 export const DEFAULTS = {
@@ -77,6 +81,8 @@ export const DEFAULTS = {
 } as const;
 
 const SEGMENT_BYTES_MIN = 4096;
+/** Recovery reads at most about twice this of the log (docs/format.md §14.4). */
+const LOG_FILE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 const SYNC_INTERVAL_MS_MAX = 60_000;
 
 export function resolveOptions(options: JournalOptions = {}): ResolvedOptions {
@@ -128,6 +134,12 @@ export function resolveOptions(options: JournalOptions = {}): ResolvedOptions {
     checkpointQuietMs: 1000,
     readChunkBytes: 1024 * 1024,
     openConcurrency: 64,
+    logFileBytesMax: integer(
+      "logFileBytesMax",
+      options.logFileBytesMax ?? LOG_FILE_BYTES_MAX_DEFAULT,
+      64 * 1024,
+      SEGMENT_BYTES_LIMIT,
+    ),
   };
 }
 

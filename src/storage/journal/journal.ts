@@ -18,6 +18,7 @@ import {
   ReadOnlyError,
   TidemarkError,
 } from "../../errors.js";
+import { JOURNAL_FORMAT_VERSION } from "../../format/constants.js";
 import { type Logger, SILENT_LOGGER } from "../../logger.js";
 import { removeTree } from "../fs/file-ops.js";
 import type { FileSystem } from "../fs/file-system.js";
@@ -41,20 +42,30 @@ import {
   DELETED_STREAM_PREFIX,
   type OpenerContext,
   openStreamDir,
-  TMP_STREAM_PREFIX,
 } from "../stream/stream-opener.js";
 import type { StreamState } from "../stream/stream-state.js";
 import { BufferPool } from "../write/buffer-pool.js";
+import { CommitLog, removeLogFiles } from "../write/commit-log.js";
 import { StreamWriter } from "../write/stream-writer.js";
+import { overlay, PendingWrites } from "../write/write-behind.js";
 import type { WriterHost } from "../write/writer-host.js";
-import { checkDescriptor, prepareDirectory, STREAMS_DIR } from "./journal-directory.js";
+import {
+  checkDescriptor,
+  ensureLogDir,
+  prepareDirectory,
+  STREAMS_DIR,
+  writeJournalDescriptor,
+} from "./journal-directory.js";
 import { JournalMaintenance } from "./journal-maintenance.js";
 import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./journal-options.js";
+import { type LogRecovery, listStreamDirs, recoverLog } from "./journal-startup.js";
 import { JournalCounters, type JournalStats } from "./journal-stats.js";
 import { Semaphore } from "./semaphore.js";
 import { WriterLock } from "./writer-lock.js";
 
 const INDEX_CACHE_SEGMENTS = 256;
+/** Segments a checkpoint syncs at once (the log's fdatasync shares libuv's 4 threads). */
+const CHECKPOINT_SYNCS_AT_ONCE = 2;
 const BUFFER_POOL_BYTES_MAX = 32 * 1024 * 1024;
 
 export interface StreamOptions {
@@ -83,6 +94,12 @@ export class Journal {
   private readonly buffers = new BufferPool(BUFFER_POOL_BYTES_MAX);
   private readonly counters = new JournalCounters();
   private readonly closeHooks = new Set<() => Promise<void>>();
+  /** Bytes the commit log has and the segments not yet; readers see them (write-behind.ts). */
+  private readonly pending = new PendingWrites();
+  private readonly logger: Logger;
+  /** The commit log ('always' and 'batch'), once open. */
+  private log: CommitLog | undefined;
+  private checkpointing: Promise<void> = Promise.resolve();
   private readonly accounting: JournalAccounting;
   private readonly maintenance: JournalMaintenance;
   private readonly host: StreamHost;
@@ -105,6 +122,7 @@ export class Journal {
       journalOptions.onRecovery?.(event);
     };
     const logger: Logger = journalOptions.logger ?? SILENT_LOGGER;
+    this.logger = logger;
     this.opener = { fs, streamsDir: join(dir, STREAMS_DIR), options, clock, report };
     this.openLimit = new Semaphore(options.openConcurrency);
     this.accounting = new JournalAccounting(resolveJournalLimits(journalOptions.limits), () => {
@@ -118,9 +136,16 @@ export class Journal {
       clock,
       logger,
       streams: () => this.streams.values(),
+      syncLog: () => this.log?.sync(),
+      pendingBytes: () => this.pending.totalBytes,
+      flushIntervalMs: () => this.pending.flushIntervalMs(),
       sweep: (name) => this.remove(name, true),
     });
-    const indexCache = new IndexCache(fs, INDEX_CACHE_SEGMENTS, options.readOnly);
+    const indexCache = new IndexCache(
+      overlay(fs, this.pending),
+      INDEX_CACHE_SEGMENTS,
+      options.readOnly,
+    );
     this.writerHost = {
       fs,
       options,
@@ -133,10 +158,13 @@ export class Journal {
         committed: () => {
           this.accounting.setNothingToEvict(false);
           this.maintenance.requestEviction();
+          this.maintenance.onStaged();
         },
         roomWanted: () => this.maintenance.requestEviction(),
         uncheckedChanged: (delta) => this.maintenance.onUnchecked(delta),
       },
+      log: undefined,
+      pending: this.pending,
     };
     this.readOnlyTail = options.readOnly
       ? new ReadOnlyTail(fs, options.pollIntervalMs, fs instanceof NodeFileSystem)
@@ -144,7 +172,7 @@ export class Journal {
     const tail = this.readOnlyTail;
     this.host = {
       options,
-      reader: { fs, indexCache, readChunkBytes: options.readChunkBytes },
+      reader: { fs: overlay(fs, this.pending), indexCache, readChunkBytes: options.readChunkBytes },
       isClosed: () => this.closed,
       now: clock,
       ...(tail === undefined
@@ -169,10 +197,11 @@ export class Journal {
       resolved.readOnly || options.fs !== undefined ? undefined : await WriterLock.acquire(dir);
     let journal: Journal | undefined;
     try {
-      await checkDescriptor(fs, dir, clock, resolved);
+      const format = await checkDescriptor(fs, dir, clock, resolved);
       journal = new Journal(dir, resolved, fs, clock, lock, options);
-      await journal.openAll();
+      const recovered = await journal.openAll();
       if (!resolved.readOnly) {
+        await journal.startLog(recovered, format);
         await journal.maintenance.checkDisk();
         journal.maintenance.start();
         journal.maintenance.requestEviction();
@@ -291,9 +320,9 @@ export class Journal {
   }
 
   /**
-   * @internal Runs one round of background work now and waits for it: disk check, every
-   * stream's retention (age, limits, acknowledged data, an interrupted trim), idle sweeping,
-   * journal-wide eviction.
+   * @internal Runs one round of background work now and waits for it: disk check, writing every
+   * stream's staged bytes to its segment, every stream's retention (age, limits, acknowledged
+   * data, an interrupted trim), idle sweeping, journal-wide eviction.
    */
   runMaintenance(): Promise<void> {
     this.checkOpen();
@@ -314,16 +343,22 @@ export class Journal {
     this.closed = true;
     this.maintenance.stop();
     await Promise.allSettled([...this.opening.values()]);
+    await this.checkpointing;
     const failures: unknown[] = [];
+    let allSynced = true;
     for (const { state, writer, consumers } of this.streams.values()) {
       try {
         await writer?.close();
+        if (writer?.unsynced) allSynced = false;
         await consumers.close();
       } catch (err) {
         failures.push(err);
+        allSynced = false;
       }
       state.end();
     }
+    // Every segment synced: the log holds nothing the next open would need.
+    await this.log?.close(allSynced).catch((err: unknown) => failures.push(err));
     this.readOnlyTail?.close();
     await this.lock?.release();
     if (failures.length > 0) throw failures[0];
@@ -378,14 +413,17 @@ export class Journal {
     return this.openDir(dirName);
   }
 
-  private async openDir(dirName: string): Promise<Stream> {
-    const opened = await openStreamDir(this.opener, dirName);
+  private async openDir(
+    dirName: string,
+    known?: Parameters<typeof openStreamDir>[2],
+  ): Promise<Stream> {
+    const opened = await openStreamDir(this.opener, dirName, known);
     this.recoveryScannedBytes += opened.scannedBytes;
     const { state } = opened;
     const writer =
       opened.activeFile === undefined
         ? undefined
-        : new StreamWriter(this.writerHost, state, opened.activeFile);
+        : new StreamWriter(this.writerHost, state, opened.activeFile, opened.logged);
     const consumers = new ConsumerStore({
       fs: this.fs,
       state,
@@ -401,42 +439,30 @@ export class Journal {
     return stream;
   }
 
-  private async openAll(): Promise<void> {
-    const streamsDir = join(this.dir, STREAMS_DIR);
-    let names: string[];
-    try {
-      names = await this.fs.readdir(streamsDir);
-    } catch (err) {
-      if (isErrnoCode(err, "ENOENT") && this.options.readOnly) return;
-      throw err;
-    }
-    const toOpen: string[] = [];
-    for (const name of names) {
-      if (name.startsWith(TMP_STREAM_PREFIX) || name.startsWith(DELETED_STREAM_PREFIX)) {
-        if (this.options.readOnly) continue;
-        await removeTree(this.fs, join(streamsDir, name));
-        const what = name.startsWith(TMP_STREAM_PREFIX)
-          ? "an interrupted create"
-          : "an interrupted delete";
-        this.opener.report({
-          kind: "removed-temp",
-          path: name,
-          message: `removed ${name}, left by ${what}`,
-        });
-      } else {
-        toOpen.push(name);
-      }
-    }
+  /** Opens every stream, after redoing the commit log into their segments (writer only). */
+  private async openAll(): Promise<LogRecovery> {
+    const { fs, options, opener } = this;
+    const dirNames = await listStreamDirs(fs, opener.streamsDir, options.readOnly, opener.report);
+    const recovered: LogRecovery = options.readOnly
+      ? { fileSeqs: [], streams: new Map() }
+      : await recoverLog(
+          fs,
+          this.dir,
+          opener.streamsDir,
+          dirNames,
+          options.openConcurrency,
+          opener.report,
+        );
     let next = 0;
     const worker = async () => {
-      while (next < toOpen.length) {
-        const dirName = toOpen[next++]!;
+      while (next < dirNames.length) {
+        const dirName = dirNames[next++]!;
         try {
-          await this.openDir(dirName);
+          await this.openDir(dirName, recovered.streams.get(dirName));
         } catch (err) {
           if (!(err instanceof CorruptError) && !isErrnoCode(err, "ENOENT")) throw err;
           const message = err instanceof Error ? err.message : String(err);
-          this.opener.report({
+          opener.report({
             kind: "corrupt",
             path: dirName,
             message: `stream directory ${dirName} not opened: ${message}`,
@@ -444,6 +470,64 @@ export class Journal {
         }
       }
     };
-    await Promise.all(Array.from({ length: this.options.openConcurrency }, worker));
+    await Promise.all(Array.from({ length: options.openConcurrency }, worker));
+    return recovered;
+  }
+
+  /**
+   * Starts the commit log after the files recovery read ('always', 'batch'), upgrading a format 1
+   * journal (every stream has an id by now), and checkpoints the files read once open.
+   */
+  private async startLog(recovered: LogRecovery, format: number): Promise<void> {
+    const { fs, dir, options } = this;
+    const durable = options.durability !== "none";
+    const lastSeq = recovered.fileSeqs.at(-1) ?? 0;
+    if (durable) {
+      await ensureLogDir(fs, dir);
+      this.log = await CommitLog.start(fs, dir, lastSeq + 1, {
+        syncEachGroup: options.durability === "always",
+        fileBytesMax: options.logFileBytesMax,
+        groupBytesMax: options.commitBytesMax,
+        clock: this.clock,
+        onSynced: () => {
+          this.counters.syncs++;
+        },
+        onFileStarted: (fileSeq) => this.checkpointLog(fileSeq),
+      });
+      this.writerHost.log = this.log;
+    }
+    if (format < JOURNAL_FORMAT_VERSION) await writeJournalDescriptor(fs, dir, this.clock, durable);
+    // What recovery redid is in the segments' page cache: sync it, then let those files go.
+    if (recovered.fileSeqs.length > 0) this.checkpointLog(lastSeq + 1);
+  }
+
+  /**
+   * A checkpoint (docs/format.md §14.4): every stream syncs what it has committed to its
+   * segment, then the log files before `fileSeq` are deleted. One runs at a time; a later one
+   * waits for the one before.
+   */
+  private checkpointLog(fileSeq: number): void {
+    this.checkpointing = this.checkpointing
+      .then(async () => {
+        const writers = [...this.streams.values()].flatMap((entry) =>
+          entry.writer === undefined ? [] : [entry.writer],
+        );
+        let synced = true;
+        let next = 0;
+        const sync = async () => {
+          while (next < writers.length) {
+            if (!(await writers[next++]!.syncForCheckpoint())) synced = false;
+          }
+        };
+        // Few at a time: the log's own fdatasync shares the thread pool with these.
+        await Promise.all(Array.from({ length: CHECKPOINT_SYNCS_AT_ONCE }, sync));
+        if (synced && !this.closed) await removeLogFiles(this.fs, this.dir, fileSeq);
+      })
+      .catch((err: unknown) => {
+        this.logger.warn(
+          { err: String(err) },
+          "a commit log checkpoint failed; it runs again later",
+        );
+      });
   }
 }

@@ -14,13 +14,16 @@ import type { ScannedTail, TailScanOptions } from "./tail-scan.js";
 
 /**
  * Cuts the active segment back to `end` (rows 3-7). When intact records sit behind the damage,
- * they may have been acknowledged, so the cut bytes are saved to quarantine first.
+ * the cut bytes are saved to quarantine first. Damage at or past `unsyncedFrom` (the stream's
+ * last durable point, from the commit log) lies where nothing was ever made durable: a torn
+ * tail of an ordinary crash or power loss (row 29), reported as one, bytes still kept.
  */
 export async function cutTail(
   options: TailScanOptions,
   file: FileHandle,
   segment: string,
   scanned: ScannedTail,
+  unsyncedFrom?: number,
 ): Promise<void> {
   const { fs, dir, name, report } = options;
   const { end, size, stoppedAt } = scanned;
@@ -43,19 +46,24 @@ export async function cutTail(
       message: `cut ${bytes} bytes after the last complete append at offset ${end} of ${segment}`,
     });
   } else {
-    const quarantine = await quarantineDir(fs, dir);
-    const saved = join(quarantine, `${segment}-${end}.bin`);
-    const copy = Buffer.allocUnsafe(bytes);
-    const got = await readFully(file, copy, 0, bytes, end);
-    const out = await fs.open(saved, "replace");
-    try {
-      await writeFully(out, copy.subarray(0, got), 0);
-      await out.datasync();
-    } finally {
-      await out.close();
+    const saved = await saveToQuarantine(fs, dir, file, `${segment}-${end}.bin`, end, bytes);
+    if (unsyncedFrom !== undefined && stoppedAt >= unsyncedFrom) {
+      report({
+        kind: "torn-tail",
+        stream: name,
+        segment,
+        offset: end,
+        bytes,
+        path: saved,
+        message:
+          `cut ${bytes} bytes of writes that were never made durable (past the last logged ` +
+          `append, offset ${unsyncedFrom}) at offset ${end} of ${segment}; a power loss left ` +
+          `parts of them. They were saved to ${saved}`,
+      });
+      await file.truncate(end);
+      await file.datasync();
+      return;
     }
-    await fs.syncDir(quarantine);
-    await fs.syncDir(dir);
     report({
       kind: "corrupt",
       stream: name,
@@ -72,6 +80,31 @@ export async function cutTail(
   }
   await file.truncate(end);
   await file.datasync();
+}
+
+/** Copies `bytes` at `offset` of `file` to `quarantine/<name>`, flushed; returns its path. */
+async function saveToQuarantine(
+  fs: FileSystem,
+  dir: string,
+  file: FileHandle,
+  name: string,
+  offset: number,
+  bytes: number,
+): Promise<string> {
+  const quarantine = await quarantineDir(fs, dir);
+  const saved = join(quarantine, name);
+  const copy = Buffer.allocUnsafe(bytes);
+  const got = await readFully(file, copy, 0, bytes, offset);
+  const out = await fs.open(saved, "replace");
+  try {
+    await writeFully(out, copy.subarray(0, got), 0);
+    await out.datasync();
+  } finally {
+    await out.close();
+  }
+  await fs.syncDir(quarantine);
+  await fs.syncDir(dir);
+  return saved;
 }
 
 async function quarantineDir(fs: FileSystem, dir: string): Promise<string> {

@@ -14,7 +14,9 @@ export type RecoveryEventKind =
   /** A file tidemark does not know was found and left alone. */
   | "unknown-file"
   /** Leftovers of an interrupted create, delete or file replacement were removed. */
-  | "removed-temp";
+  | "removed-temp"
+  /** Acknowledged bytes a segment had lost were written again from the commit log. */
+  | "redone";
 
 export interface RecoveryEvent {
   kind: RecoveryEventKind;

@@ -33,7 +33,15 @@ import { scanTail, type TailState } from "./tail-scan.js";
 
 const KNOWN_NAMES = new Set([STREAM_DESCRIPTOR_FILE, CHECKPOINT_FILE, QUARANTINE_DIR, "consumers"]);
 
+/** The end of a stream's last commit log record: what lies past it was never made durable. */
+export interface DurableEnd {
+  segmentBaseSeq: number;
+  end: number;
+}
+
 export interface RecoverStreamOptions {
+  /** From the commit log (log-redo.ts), when it held records of this stream. */
+  durableEnd?: DurableEnd | undefined;
   fs: FileSystem;
   dir: string;
   name: string;
@@ -170,7 +178,9 @@ export async function recoverStream(options: RecoverStreamOptions): Promise<Reco
   try {
     const active = await scanTail(options, file, activeBase, probe.createdAtMs, checkpoint);
     if (active.end < active.size && !readOnly) {
-      await cutTail(options, file, segmentFileName(activeBase), active);
+      const durableEnd = options.durableEnd;
+      const unsyncedFrom = durableEnd?.segmentBaseSeq === activeBase ? durableEnd.end : undefined;
+      await cutTail(options, file, segmentFileName(activeBase), active, unsyncedFrom);
     }
     if (readOnly) await file.close();
     return {

@@ -22,6 +22,8 @@ import type { StreamState } from "./stream-state.js";
 export interface StreamDescriptor {
   format: number;
   name: string;
+  /** Absent in streams written by format 1 (docs/format.md §3): the writer adds one. */
+  id?: string;
   createdAtMs: number;
   meta: Record<string, unknown>;
   limits?: StreamLimits;
@@ -80,6 +82,14 @@ export async function readStreamDescriptor(
     createdAtMs: parsed.createdAtMs,
     meta,
   };
+  if (parsed.id !== undefined) {
+    if (typeof parsed.id !== "string" || !/^[0-9a-f]{16}$/.test(parsed.id)) {
+      throw new CorruptError(`${dirName}/${STREAM_DESCRIPTOR_FILE} holds an invalid id`, {
+        path: dirName,
+      });
+    }
+    descriptor.id = parsed.id;
+  }
   try {
     if (parsed.limits !== undefined) descriptor.limits = limitsToJson(resolveLimits(parsed.limits));
     if (parsed.retention !== undefined) descriptor.retention = validateRetention(parsed.retention);
@@ -142,6 +152,7 @@ export async function storeDescriptorChange(
       {
         format: FORMAT_VERSION,
         name: state.name,
+        id: state.id,
         createdAtMs: state.createdAtMs,
         meta: state.meta,
         limits: limitsToJson(state.limits),

@@ -9,7 +9,7 @@ import { FORMAT_VERSION } from "../../format/constants.js";
 import { removeTree } from "../fs/file-ops.js";
 import type { FileHandle, FileSystem } from "../fs/file-system.js";
 import type { ResolvedOptions } from "../journal/journal-options.js";
-import { recoverStream } from "../recovery/recovery.js";
+import { type DurableEnd, recoverStream } from "../recovery/recovery.js";
 import type { RecoveryReporter } from "../recovery/recovery-event.js";
 import {
   limitsToJson,
@@ -43,6 +43,8 @@ export interface OpenedStream {
   scannedBytes: number;
   /** The active segment open for writing (writer only). */
   activeFile: FileHandle | undefined;
+  /** The commit log held records of this stream: its segment is not known synced. */
+  logged: boolean;
 }
 
 /** What a new stream starts with. */
@@ -68,6 +70,7 @@ export async function createStreamDir(
     const descriptor: StreamDescriptor = {
       format: FORMAT_VERSION,
       name,
+      id: newStreamId(),
       createdAtMs,
       meta: init.meta ?? {},
     };
@@ -84,14 +87,32 @@ export async function createStreamDir(
   }
 }
 
-/** Opens (recovering as needed) the stream stored in `streams/<dirName>`. */
-export async function openStreamDir(ctx: OpenerContext, dirName: string): Promise<OpenedStream> {
+/** 64 random bits: a stream's id (docs/format.md §3). */
+export function newStreamId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+/**
+ * Opens (recovering as needed) the stream stored in `streams/<dirName>`. `descriptor` is its
+ * stream.json when already read; `durableEnd` the end of its last commit log record, if any.
+ */
+export async function openStreamDir(
+  ctx: OpenerContext,
+  dirName: string,
+  known?: { descriptor: StreamDescriptor; durableEnd: DurableEnd | undefined },
+): Promise<OpenedStream> {
   const { fs, options } = ctx;
   const dir = join(ctx.streamsDir, dirName);
-  const descriptor = await readStreamDescriptor(fs, dir, dirName);
+  const descriptor = known?.descriptor ?? (await readStreamDescriptor(fs, dir, dirName));
   const { tag } = streamIdentity(descriptor.name);
   const durable = options.durability !== "none";
+  if (descriptor.id === undefined && !options.readOnly) {
+    // Written by format 1: give it an id before anything can reach the commit log (§10).
+    descriptor.id = newStreamId();
+    await writeStreamDescriptor(fs, dir, descriptor, durable);
+  }
   const recovered = await recoverStream({
+    durableEnd: known?.durableEnd,
     fs,
     dir,
     name: descriptor.name,
@@ -105,6 +126,7 @@ export async function openStreamDir(ctx: OpenerContext, dirName: string): Promis
   });
   const state = new StreamState({
     name: descriptor.name,
+    id: descriptor.id ?? "0000000000000000",
     dir,
     tag,
     createdAtMs: descriptor.createdAtMs,
@@ -122,5 +144,6 @@ export async function openStreamDir(ctx: OpenerContext, dirName: string): Promis
     state,
     scannedBytes: recovered.scannedBytes,
     activeFile: recovered.activeFile,
+    logged: known?.durableEnd !== undefined,
   };
 }

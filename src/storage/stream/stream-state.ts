@@ -12,6 +12,8 @@ import type { SegmentList } from "./segment-list.js";
 
 export interface StreamStateInit {
   name: string;
+  /** 16 hex digits, unique per incarnation of the name (docs/format.md §3); the log names it. */
+  id: string;
   dir: string;
   tag: number;
   createdAtMs: number;
@@ -29,6 +31,7 @@ export interface StreamStateInit {
 
 export class StreamState {
   readonly name: string;
+  readonly id: string;
   readonly dir: string;
   readonly tag: number;
   readonly createdAtMs: number;
@@ -54,6 +57,7 @@ export class StreamState {
 
   constructor(init: StreamStateInit) {
     this.name = init.name;
+    this.id = init.id;
     this.dir = init.dir;
     this.tag = init.tag;
     this.createdAtMs = init.createdAtMs;

@@ -3,13 +3,20 @@
  * checkpoint, and what is durable in it. Only the stream's writer loop calls this, one
  * operation at a time.
  *
- * Crash reasoning: a batch is written past the committed end, so until its write (and, under
- * 'always', its sync) finishes, recovery treats it as a torn tail (§9 rows 3-6), and in-memory
- * state moves only after (`publish`), so readers never see a record that could still vanish. A
- * failed write is cut back off the file; a failed fdatasync poisons the stream (after one the
- * kernel may have dropped the dirty pages, so no later sync could prove anything), and every
- * later append fails until the journal is reopened and recovers.
+ * With a commit log ('always', 'batch'; docs/format.md §14) a batch goes to the log first and is
+ * committed once the log has it; then it is staged (write-behind.ts) and written to the segment
+ * later, with other batches, in one pwritev (`flush`). Without one ('none') the batch is written
+ * to the segment and committed when the write returns. Either way in-memory state moves only
+ * after (`publish`), so readers never see a record that could still vanish, and recovery treats
+ * anything not committed as a torn tail (§9 rows 3-6, 26-29). The segment is synced off the
+ * acknowledgement path: at a journal checkpoint (§14.4), before rotation, and at close.
+ *
+ * A failed segment write is cut back off the file (direct mode) or retried at the next flush
+ * (staged bytes are safe in the log); a failed fdatasync (of the segment or of the log) poisons
+ * the stream (after one the kernel may have dropped the dirty pages, so no later sync could
+ * prove anything), and every later append fails until the journal is reopened and recovers.
  */
+import { join } from "node:path";
 import { fromSystemError, IoError, type TidemarkError } from "../../errors.js";
 import { SEGMENT_HEADER_BYTES } from "../../format/constants.js";
 import { segmentFileName } from "../../format/segment-name.js";
@@ -21,7 +28,11 @@ import { createSegmentFile } from "../stream/segment-file.js";
 import type { StreamState } from "../stream/stream-state.js";
 import type { PendingAppend } from "./append-encoding.js";
 import { Checkpointer, type DurablePoint } from "./checkpointer.js";
+import type { CommitLog } from "./commit-log.js";
 import type { WriterHost } from "./writer-host.js";
+
+/** Linux's IOV_MAX: the most buffers one pwritev takes. */
+const IOVECS_MAX = 1024;
 
 export class ActiveSegment {
   /** Set by a failed sync or cut-back: the stream refuses writes until reopened. */
@@ -30,13 +41,25 @@ export class ActiveSegment {
   private readonly checkpointer: Checkpointer;
   /** Bytes ever committed by this writer; checkpoints and syncs are measured against it. */
   private committedTotal = 0;
+  /** `committedTotal` at the last fdatasync of the segment; -1 while that is unknown. */
+  private syncedTotal: number;
+  /** What a checkpoint (§7) may name: logged, synced, or (under 'none') written. */
   private durable: DurablePoint;
+  /** The active segment's path (the key of its staged bytes). */
+  private path: string;
+  /** The last failure to write staged bytes (retried at the next flush). */
+  flushError: TidemarkError | undefined;
+  private flushing: Promise<TidemarkError | undefined> | undefined;
 
   constructor(
     private readonly host: WriterHost,
     private readonly state: StreamState,
     private file: FileHandle,
+    /** The commit log held records of this segment at open: not known synced until synced. */
+    loggedAtOpen: boolean,
   ) {
+    this.syncedTotal = loggedAtOpen ? -1 : 0;
+    this.path = join(state.dir, segmentFileName(state.segments.active.baseSeq));
     this.indexFile = new IndexFileWriter(
       host.fs,
       state.dir,
@@ -54,9 +77,15 @@ export class ActiveSegment {
     return this.committedTotal - this.checkpointer.coveredTotal;
   }
 
-  /** Committed bytes not yet synced. */
-  get dirty(): boolean {
-    return this.durable.total !== this.committedTotal;
+  /** Committed bytes of the segment not yet synced. */
+  get unsynced(): boolean {
+    return this.syncedTotal !== this.committedTotal;
+  }
+
+  /** Bytes committed but not written to the segment yet (they are in the log). */
+  get stagedBytes(): number {
+    const end = this.host.pending.endOf(this.path);
+    return end === undefined ? 0 : end - (this.host.pending.startOf(this.path) ?? end);
   }
 
   /** Writes `buffers` at `position` (the committed end); a failed write is cut back off. */
@@ -74,19 +103,79 @@ export class ActiveSegment {
     }
   }
 
-  /** The fdatasync of a commit under 'always': a failure cuts the batch off and poisons. */
-  async syncBatch(position: number): Promise<void> {
+  /**
+   * Hands the batch just written at `position` to the commit log; resolves once the log has it.
+   * If the log fails, the batch is cut back off the segment (and a failed log sync poisons).
+   */
+  async log(log: CommitLog, buffers: Uint8Array[], position: number, bytes: number): Promise<void> {
     try {
-      await this.file.datasync();
+      await log.append({
+        streamId: this.state.id,
+        segmentBaseSeq: this.state.segments.active.baseSeq,
+        segmentOffset: position,
+        buffers,
+        bytes,
+      });
     } catch (err) {
-      await this.cutBack(position);
-      throw this.poison(err);
+      // Nothing of the batch reached the segment (it is staged only once committed).
+      if (log.failure !== undefined) throw this.poison(log.failure);
+      throw err;
     }
-    this.host.counters.syncs++;
   }
 
-  /** Makes everything committed so far durable ('batch' timer, rotation, close). */
+  /** A batch committed through the log waits for `flush` (readers see it through the overlay). */
+  stage(buffers: readonly Uint8Array[], position: number, bytes: number): void {
+    this.host.pending.add(this.path, position, buffers, bytes);
+  }
+
+  /**
+   * Writes every staged byte of the segment with as few pwritevs as IOV_MAX allows, and gives
+   * their buffers back to the pool. A failure is kept in `flushError` (the bytes stay staged, and
+   * safe in the log) and returned.
+   */
+  flush(): Promise<TidemarkError | undefined> {
+    // One at a time (the loop, a rotation and close can all ask): later callers share it.
+    this.flushing ??= this.flushNow().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<TidemarkError | undefined> {
+    const { pending, buffers } = this.host;
+    for (;;) {
+      const staged = pending.peek(this.path);
+      if (staged === undefined) {
+        this.flushError = undefined;
+        return undefined;
+      }
+      const parts = staged.parts.slice(0, IOVECS_MAX);
+      let bytes = 0;
+      for (const part of parts) bytes += part.byteLength;
+      try {
+        await writevFully(this.file, parts, staged.start);
+      } catch (err) {
+        this.flushError = fromSystemError(err, `write stream ${JSON.stringify(this.state.name)}`, {
+          stream: this.state.name,
+          segment: segmentFileName(this.state.segments.active.baseSeq),
+          offset: staged.start,
+          bytes,
+        });
+        return this.flushError;
+      }
+      for (const part of pending.written(this.path, parts.length, bytes)) {
+        if (Buffer.isBuffer(part)) buffers.give(part);
+      }
+    }
+  }
+
+  /**
+   * Makes everything committed to the segment so far durable in it (a checkpoint, rotation,
+   * close, or the 'batch' timer without a log); then its checkpoint may name that point.
+   */
   async sync(): Promise<void> {
+    const unwritten = await this.flush();
+    if (unwritten !== undefined) throw unwritten;
     const point = this.currentPoint();
     try {
       await this.file.datasync();
@@ -94,7 +183,8 @@ export class ActiveSegment {
       throw this.poison(err);
     }
     this.host.counters.syncs++;
-    this.durable = point;
+    this.syncedTotal = point.total;
+    if (point.total > this.durable.total) this.durable = point;
   }
 
   /** The batch written at `position` is committed: the tail, the index and the totals move. */
@@ -132,7 +222,9 @@ export class ActiveSegment {
   async rotate(): Promise<void> {
     const { host, state } = this;
     const durable = host.options.durability !== "none";
-    if (durable && this.dirty) await this.sync();
+    if (durable && this.unsynced) await this.sync();
+    const unwritten = await this.flush();
+    if (unwritten !== undefined) throw unwritten;
     const sealed = state.segments.active;
     const tail = state.tail;
     const baseSeq = tail.lastSeq + 1;
@@ -157,14 +249,16 @@ export class ActiveSegment {
     state.activeCreatedAtMs = Math.max(createdAtMs, host.clock());
     state.tail = { ...tail, lastRecordOffset: 0, lastRecordCrc: 0 };
     this.indexFile = new IndexFileWriter(host.fs, state.dir, baseSeq, state.activeIndex);
-    if (durable || !this.dirty) this.durable = this.currentPoint();
+    this.path = join(state.dir, segmentFileName(baseSeq));
+    if (durable || !this.unsynced) this.durable = this.currentPoint();
     await old.close();
     void this.checkpoint();
   }
 
   /** Syncs what is committed (unless poisoned), checkpoints it, and closes the files. */
   async close(): Promise<void> {
-    if (this.failure === undefined && this.dirty) await this.sync().catch(() => undefined);
+    await this.flush();
+    if (this.failure === undefined && this.unsynced) await this.sync().catch(() => undefined);
     if (this.failure === undefined) await this.checkpointer.close(this.durable);
     await this.indexFile.close();
     await this.file.close();
@@ -187,6 +281,11 @@ export class ActiveSegment {
     } catch (err) {
       throw this.poison(err);
     }
+  }
+
+  /** The commit log failed to sync: the stream refuses writes until the journal is reopened. */
+  fail(err: unknown): TidemarkError {
+    return this.poison(err);
   }
 
   private poison(err: unknown): TidemarkError {

@@ -49,9 +49,22 @@ export class AppendQueue {
   push(pending: PendingAppend): void {
     this.pendingBytes += pending.bytes;
     this.pendingRecords += pending.payloads.length;
-    if (this.unencoded === 0 && this.queuedBytes < this.queueBytesMax) this.encode(pending);
-    else this.unencoded++;
+    if (this.unencoded === 0 && this.queuedBytes < this.queueBytesMax) {
+      this.encode(pending);
+      this.queuedBytes += pending.bytes;
+    } else {
+      this.unencoded++;
+    }
     this.items.push(pending);
+  }
+
+  /**
+   * Encodes an append that bypasses the queue (log-appends.ts): it gets the next seqs, so the
+   * queue must be empty.
+   */
+  encodeNow(pending: PendingAppend): void {
+    assert(this.items.length === 0, "an append bypasses the queue only when it is empty");
+    this.encode(pending);
   }
 
   /**
@@ -72,8 +85,9 @@ export class AppendQueue {
       if (pending.buf === undefined) {
         this.unencoded--;
         this.encode(pending);
+      } else {
+        this.queuedBytes -= pending.bytes;
       }
-      this.queuedBytes -= pending.bytes;
       records += pending.payloads.length;
     }
     this.pendingBytes -= bytes;
@@ -91,6 +105,7 @@ export class AppendQueue {
       if (pending.buf === undefined) continue;
       this.buffers.give(pending.buf);
       this.encode(pending);
+      this.queuedBytes += pending.bytes;
     }
     this.check();
   }
@@ -111,7 +126,6 @@ export class AppendQueue {
     const timestampMs = Math.max(this.clock(), this.nextTimestampMs);
     this.nextSeq = encodeAppend(pending, this.buffers, this.nextSeq, timestampMs);
     this.nextTimestampMs = timestampMs;
-    this.queuedBytes += pending.bytes;
   }
 
   private check(): void {

@@ -2,11 +2,12 @@
  * The write side of one stream: one loop that runs, one at a time, everything that touches the
  * stream's files: group commits, syncs, retention, trim, configuration and metadata changes.
  *
- * Group commit: appends queue up (append-queue.ts) while a write (and, under 'always', its
- * fdatasync) runs, and the moment it finishes everything queued is written with one pwritev and
- * synced with one fdatasync. There is no linger timer (measured here: a 1 ms linger cut 16-client
- * throughput from 34k to 9k events/s). Appends made in the same tick share a commit because the
- * loop starts from a microtask.
+ * Group commit: appends queue up (append-queue.ts) while a commit runs, and the moment it
+ * finishes everything queued is written to the segment with one pwritev and handed to the
+ * journal's commit log (commit-log.ts), which makes the groups of many streams durable with one
+ * fdatasync. There is no linger timer (measured here: a 1 ms linger cut 16-client throughput
+ * from 34k to 9k events/s). Appends made in the same tick share a commit because the loop
+ * starts from a microtask.
  *
  * Limits are checked when an append is made, against what is on disk plus what is queued, so
  * there is no check-then-write race. The crash reasoning of each write is in active-segment.ts.
@@ -30,6 +31,7 @@ import type { StreamState } from "../stream/stream-state.js";
 import { ActiveSegment } from "./active-segment.js";
 import { type AppendResult, indexCandidates, type PendingAppend } from "./append-encoding.js";
 import { AppendQueue } from "./append-queue.js";
+import { LogAppends } from "./log-appends.js";
 import type { WriterHost } from "./writer-host.js";
 
 interface Task {
@@ -40,10 +42,18 @@ interface Task {
 
 /** Most appends in one pwritev: each is one or two buffers, and Linux's IOV_MAX is 1024. */
 const APPENDS_PER_WRITE_MAX = 512;
+/** Staged bytes that are written to the segment at once, without waiting for the timer. */
+const FLUSH_BYTES_MIN = 256 * 1024;
+/** Staged bytes a stream may hold while flushes fail; past them appends fail with the error. */
+const STAGED_BYTES_MAX = 64 * 1024 * 1024;
+/** Appends at least this large go through the loop (a large payload is written before it
+ * resolves; see commit). Smaller ones may go straight to the log (log-appends.ts). */
+const DIRECT_BYTES_MAX = 64 * 1024;
 
 export class StreamWriter {
   private readonly queue: AppendQueue;
   private readonly segment: ActiveSegment;
+  private readonly direct: LogAppends;
   private tasks: Task[] = [];
   private running = false;
   private idleWaiters: Array<() => void> = [];
@@ -52,6 +62,10 @@ export class StreamWriter {
   private syncWanted = false;
   private releaseWanted = false;
   private releaseWaiters: Array<() => void> = [];
+  private flushWanted = false;
+  private flushWaiters: Array<() => void> = [];
+  /** When staged bytes were last written to the segment (the journal's timer flushes the rest). */
+  lastFlushAtMs = 0;
   /** Appends waiting for journal-wide room, in order (see appendWhenRoom). */
   private roomChain: Promise<void> | undefined;
   private firstTimestampCache: { baseSeq: number; ms: number } | undefined;
@@ -61,9 +75,12 @@ export class StreamWriter {
     private readonly host: WriterHost,
     private readonly state: StreamState,
     file: FileHandle,
+    /** The commit log held records of this stream at open (see ActiveSegment). */
+    loggedAtOpen = false,
   ) {
     this.queue = new AppendQueue(host.buffers, host.clock, host.options.queueBytesMax, state.tail);
-    this.segment = new ActiveSegment(host, state, file);
+    this.segment = new ActiveSegment(host, state, file, loggedAtOpen);
+    this.direct = new LogAppends(host, state, this.segment, this.queue, () => this.afterDirect());
     this.targets = segmentTargets(state.limits, host.options.segmentBytesMax);
     this.releaseWanted = true; // finish a trim or an eviction a crash interrupted
     this.start();
@@ -74,8 +91,9 @@ export class StreamWriter {
     return this.segment.uncheckedBytes;
   }
 
-  get dirty(): boolean {
-    return this.segment.dirty;
+  /** Committed bytes not yet synced in the segment. */
+  get unsynced(): boolean {
+    return this.segment.unsynced;
   }
 
   append(
@@ -92,7 +110,7 @@ export class StreamWriter {
 
   /** Asks for an fdatasync of what is written ('batch' timer); runs between commits. */
   requestSync(): void {
-    if (!this.dirty || this.segment.failure !== undefined) return;
+    if (!this.unsynced || this.segment.failure !== undefined) return;
     this.syncWanted = true;
     this.start();
   }
@@ -110,6 +128,42 @@ export class StreamWriter {
   /** Writes a checkpoint of the last durable point, unless one is being written. */
   checkpoint(): Promise<void> {
     return this.segment.checkpoint();
+  }
+
+  /** Bytes committed through the log and not written to the segment yet. */
+  get stagedBytes(): number {
+    return this.segment.stagedBytes;
+  }
+
+  /**
+   * Asks the loop to write staged bytes to the segment (the journal's write-behind timer);
+   * resolves once it has tried.
+   */
+  requestFlush(): Promise<void> {
+    if (this.closing || (this.segment.stagedBytes === 0 && this.direct.count === 0)) {
+      return Promise.resolve();
+    }
+    this.flushWanted = true;
+    this.start();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
+  /**
+   * A journal checkpoint (docs/format.md §14.4): syncs what this stream has committed to its
+   * segment, after the commit in flight. Resolves false if the stream cannot be synced (it is
+   * poisoned or closing): the log files that cover it must then stay.
+   */
+  async syncForCheckpoint(): Promise<boolean> {
+    if (!this.segment.unsynced) return true;
+    try {
+      await this.schedule(async () => {
+        if (this.segment.unsynced) await this.segment.sync();
+      });
+    } catch {
+      return false;
+    }
+    void this.segment.checkpoint();
+    return !this.segment.unsynced;
   }
 
   /** Changes limits and retention: stored in stream.json first, then applied. */
@@ -220,7 +274,7 @@ export class StreamWriter {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({
+      const pending: PendingAppend = {
         payloads,
         sizes,
         attributes,
@@ -232,20 +286,62 @@ export class StreamWriter {
         lastRecordAt: 0,
         resolve,
         reject,
-      });
+      };
+      const { log } = this.host;
+      if (
+        log !== undefined &&
+        !this.running &&
+        this.queue.length === 0 &&
+        this.direct.open &&
+        bytes < DIRECT_BYTES_MAX &&
+        !this.shouldRotate(bytes, payloads.length)
+      ) {
+        this.direct.submit(log, pending);
+        return;
+      }
+      this.queue.push(pending);
       this.start();
     });
+  }
+
+  /** After an append that went straight to the log: what a commit through the loop does next. */
+  private afterDirect(): void {
+    this.lastCommitAtMs = this.state.touchedAtMs;
+    this.flushIfDue();
+    if (this.overLimits()) {
+      this.releaseWanted = true;
+      this.start();
+    }
+  }
+
+  /**
+   * Staged bytes are written soon after their commit when the journal's budget of segment
+   * writes allows (write-behind.ts), at once past FLUSH_BYTES_MIN; the journal's timer writes
+   * what is left when a stream stops appending.
+   */
+  private flushIfDue(): void {
+    const staged = this.segment.stagedBytes;
+    if (staged === 0) return;
+    const due = this.host.clock() - this.lastFlushAtMs >= this.host.pending.flushIntervalMs();
+    if (due || staged >= FLUSH_BYTES_MIN) void this.requestFlush();
   }
 
   private admit(bytes: number, records: number): void {
     if (this.closing) throw new ClosedError("the journal is closing", { stream: this.state.name });
     if (this.segment.failure !== undefined) throw this.segment.failure;
+    const { flushError } = this.segment;
+    if (flushError !== undefined && this.segment.stagedBytes >= STAGED_BYTES_MAX) throw flushError;
     const { limits } = this.state;
     if (limits.discard === "new") {
       // Room for one more segment header, in case this append starts a segment.
       const bytesAfter =
-        this.state.segments.totalBytes() + this.queue.pendingBytes + bytes + SEGMENT_HEADER_BYTES;
-      const recordsAfter = this.state.records + this.queue.pendingRecords + records;
+        this.state.segments.totalBytes() +
+        this.queue.pendingBytes +
+        this.direct.bytes +
+        bytes +
+        SEGMENT_HEADER_BYTES;
+      const recordsAfter =
+        this.state.records + this.queue.pendingRecords + this.direct.records + records;
       if (bytesAfter > limits.bytesMax || recordsAfter > limits.recordsMax) {
         this.host.counters.rejectedWith("STREAM_FULL");
         const which =
@@ -283,15 +379,23 @@ export class StreamWriter {
     queueMicrotask(() => void this.run());
   }
 
-  private idle(): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Resolves once the loop has nothing to do and no append is in flight outside it. */
+  private async idle(): Promise<void> {
+    await this.direct.drained();
+    if (!this.running) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async run(): Promise<void> {
+    // Appends that went straight to the log land first: the loop's work follows them.
+    await this.direct.drained();
     while (
       this.segment.failure === undefined &&
-      (this.tasks.length > 0 || this.queue.length > 0 || this.syncWanted || this.releaseWanted)
+      (this.tasks.length > 0 ||
+        this.queue.length > 0 ||
+        this.syncWanted ||
+        this.releaseWanted ||
+        this.flushWanted)
     ) {
       if (this.tasks.length > 0) {
         const task = this.tasks.shift()!;
@@ -304,6 +408,12 @@ export class StreamWriter {
         this.releaseWaiters = [];
         await this.release().catch(() => undefined); // retried at the next trigger
         for (const done of waiters) done();
+      } else if (this.flushWanted) {
+        this.flushWanted = false;
+        const waiters = this.flushWaiters;
+        this.flushWaiters = [];
+        await this.flush();
+        for (const done of waiters) done();
       } else if (this.queue.length > 0) {
         await this.commitNext();
       } else {
@@ -313,6 +423,7 @@ export class StreamWriter {
     }
     if (this.segment.failure !== undefined) this.failAll(this.segment.failure);
     for (const done of this.releaseWaiters.splice(0)) done();
+    for (const done of this.flushWaiters.splice(0)) done();
     this.running = false;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -340,7 +451,10 @@ export class StreamWriter {
       this.host.accounting.settle(bytes, true);
       this.host.events.committed(bytes);
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
-      for (const pending of batch) this.host.buffers.give(pending.buf!);
+      // Staged buffers go back to the pool once they are written (ActiveSegment.flush).
+      if (this.host.log === undefined) {
+        for (const pending of batch) this.host.buffers.give(pending.buf!);
+      }
     } catch (err) {
       this.host.accounting.settle(bytes, false);
       const error = err instanceof Error ? err : new Error(String(err));
@@ -348,6 +462,7 @@ export class StreamWriter {
       this.queue.renumber(this.state.tail);
     }
     if (this.overLimits()) this.releaseWanted = true;
+    this.flushIfDue();
   }
 
   /** A cheap check after each commit; age is left to the timer (it may need an index read). */
@@ -364,12 +479,14 @@ export class StreamWriter {
     );
   }
 
+  /** Whether an append of `bytes` and `records` must start a new segment first. */
   private shouldRotate(bytes: number, records: number): boolean {
     const active = this.state.segments.active;
-    if (active.bytes <= SEGMENT_HEADER_BYTES) return false; // never rotate away an empty segment
-    const held = this.state.lastSeq - active.baseSeq + 1;
+    const position = this.direct.position;
+    if (position <= SEGMENT_HEADER_BYTES) return false; // never rotate away an empty segment
+    const held = this.state.lastSeq + this.direct.records - active.baseSeq + 1;
     return (
-      active.bytes + bytes > this.targets.bytes ||
+      position + bytes > this.targets.bytes ||
       held + records > this.targets.records ||
       this.host.clock() - this.state.activeCreatedAtMs > this.targets.ageMs
     );
@@ -390,10 +507,23 @@ export class StreamWriter {
       buffers.push(pending.buf!);
       if (pending.payloadAfter !== undefined) buffers.push(pending.payloadAfter);
     }
-    await this.segment.write(buffers, position, bytes);
-    if (this.host.options.durability === "always") await this.segment.syncBatch(position);
+    const { log } = this.host;
+    if (log === undefined) {
+      await this.segment.write(buffers, position, bytes);
+    } else {
+      // The log first; while its group is written and synced, earlier batches go to the segment.
+      const logged = this.segment.log(log, buffers, position, bytes);
+      if (this.segment.stagedBytes >= FLUSH_BYTES_MIN) await this.flush();
+      await logged;
+    }
 
     this.segment.publish(batch, position, bytes, indexed);
+    if (log !== undefined) {
+      this.segment.stage(buffers, position, bytes);
+      // A large payload is the caller's own buffer: it must be written before the caller may
+      // reuse it, that is, before the append resolves.
+      if (batch.some((pending) => pending.payloadAfter !== undefined)) await this.flush();
+    }
     const now = this.host.clock();
     this.lastCommitAtMs = now;
     this.state.touchedAtMs = now;
@@ -415,6 +545,11 @@ export class StreamWriter {
       if (next.sealFirst) await this.segment.rotate();
       await this.dropOldest(next.reason);
     }
+  }
+
+  private async flush(): Promise<void> {
+    await this.segment.flush();
+    this.lastFlushAtMs = this.host.clock();
   }
 
   private firstTimestamp(baseSeq: number): Promise<number | undefined> {

@@ -10,6 +10,8 @@ import type { ResolvedOptions } from "../journal/journal-options.js";
 import type { JournalCounters } from "../journal/journal-stats.js";
 import type { JournalAccounting } from "../retention/journal-limits.js";
 import type { BufferPool } from "./buffer-pool.js";
+import type { CommitLog } from "./commit-log.js";
+import type { PendingWrites } from "./write-behind.js";
 
 export interface WriterEvents {
   /** Bytes were committed: journal-wide eviction may be due. */
@@ -30,4 +32,8 @@ export interface WriterHost {
   accounting: JournalAccounting;
   counters: JournalCounters;
   events: WriterEvents;
+  /** The commit log ('always' and 'batch'); undefined under 'none' and while the journal opens. */
+  log: CommitLog | undefined;
+  /** Segment bytes the log has but the segments not yet (write-behind.ts), journal-wide. */
+  pending: PendingWrites;
 }
