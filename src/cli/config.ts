@@ -18,6 +18,7 @@ const SCALARS: Record<string, { env: string; kind: "string" | "integer" }> = {
   sseLifetimeMs: { env: "TIDEMARK_SSE_LIFETIME_MS", kind: "integer" },
   bodyBytesMax: { env: "TIDEMARK_BODY_BYTES_MAX", kind: "integer" },
   readBytesMax: { env: "TIDEMARK_READ_BYTES_MAX", kind: "integer" },
+  catchUpBytesMax: { env: "TIDEMARK_CATCH_UP_BYTES_MAX", kind: "integer" },
   liveConnectionsMax: { env: "TIDEMARK_LIVE_CONNECTIONS_MAX", kind: "integer" },
   headersTimeoutMs: { env: "TIDEMARK_HEADERS_TIMEOUT_MS", kind: "integer" },
   requestTimeoutMs: { env: "TIDEMARK_REQUEST_TIMEOUT_MS", kind: "integer" },

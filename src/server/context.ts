@@ -19,8 +19,13 @@ export interface ServerLimits {
   sseLifetimeMs: number;
   /** Largest request body. */
   bodyBytesMax: number;
-  /** Most message bytes in one read response or one SSE event (at least one message). */
+  /** Most message bytes in one long-poll response or one SSE event (at least one message). */
   readBytesMax: number;
+  /**
+   * Most message bytes in one catch-up response; undefined (the default): everything up to the
+   * tail as of the request, in one streamed response.
+   */
+  catchUpBytesMax: number | undefined;
   /** Most long-poll and SSE connections open at once; past it, 503 with Retry-After. */
   liveConnectionsMax: number;
 }

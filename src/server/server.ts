@@ -47,6 +47,8 @@ export interface ServerOptions {
   sseLifetimeMs?: number;
   bodyBytesMax?: number;
   readBytesMax?: number;
+  /** Bound catch-up responses to this many message bytes (default: one response to the tail). */
+  catchUpBytesMax?: number;
   liveConnectionsMax?: number;
   /** Time allowed for a request's headers, and for a whole request (slow clients). */
   headersTimeoutMs?: number;
@@ -110,6 +112,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ),
     bodyBytesMax: positive("bodyBytesMax", options.bodyBytesMax ?? SERVER_DEFAULTS.bodyBytesMax),
     readBytesMax: positive("readBytesMax", options.readBytesMax ?? SERVER_DEFAULTS.readBytesMax),
+    catchUpBytesMax:
+      options.catchUpBytesMax === undefined
+        ? undefined
+        : positive("catchUpBytesMax", options.catchUpBytesMax),
     liveConnectionsMax: positive(
       "liveConnectionsMax",
       options.liveConnectionsMax ?? SERVER_DEFAULTS.liveConnectionsMax,

@@ -182,8 +182,8 @@ describe("limits", () => {
     expect(await (await fetch(url(server, "s"))).text()).toBe("ok");
   });
 
-  it("splits reads at readBytesMax; the client continues from Stream-Next-Offset until up to date", async () => {
-    const server = await start({ readBytesMax: 1000 });
+  it("with catchUpBytesMax, splits catch-up reads; the client continues from Stream-Next-Offset until up to date", async () => {
+    const server = await start({ catchUpBytesMax: 1000 });
     await fetch(url(server, "s"), { method: "PUT", headers: { "content-type": "text/plain" } });
     for (let i = 0; i < 30; i++) {
       await fetch(url(server, "s"), {
@@ -211,6 +211,36 @@ describe("limits", () => {
         .filter(Boolean)
         .map((line) => Number(line.split(":")[0])),
     ).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  it("answers a catch-up read with everything up to the tail as of the request, in one response", async () => {
+    const server = await start();
+    await fetch(url(server, "j"), {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    });
+    const big = "b".repeat(100_000); // written from the read buffer, not copied
+    for (let i = 0; i < 300; i++) {
+      await fetch(url(server, "j"), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ i, text: i % 50 === 0 ? big : "small" }),
+      });
+    }
+    const response = await fetch(`${url(server, "j")}?offset=-1`);
+    expect(response.headers.get("stream-up-to-date")).toBe("true");
+    expect(response.headers.get("stream-next-offset")).toBe(formatOffset(300));
+    expect(response.headers.get("content-length")).toBeNull(); // streamed
+    const messages = (await response.json()) as Array<{ i: number; text: string }>;
+    expect(messages.map((m) => m.i)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(messages[50]!.text).toBe(big);
+    const etag = response.headers.get("etag")!;
+    const again = await fetch(`${url(server, "j")}?offset=-1`, {
+      headers: { "if-none-match": etag },
+    });
+    expect(again.status).toBe(304);
+    const tail = await fetch(`${url(server, "j")}?offset=${formatOffset(300)}`);
+    expect(await tail.json()).toEqual([]);
   });
 
   it("refuses live connections past liveConnectionsMax with 503 and Retry-After", async () => {

@@ -29,7 +29,9 @@ interface FileNode {
   id: number;
   data: Buffer;
   size: number;
+  /** The durable content is `durable[0, durableSize)` (the buffer grows by doubling). */
   durable: Buffer;
+  durableSize: number;
   pending: DataOp[];
 }
 
@@ -123,6 +125,7 @@ export class SimDisk {
           data: Buffer.from(content),
           size: content.byteLength,
           durable: Buffer.from(content),
+          durableSize: content.byteLength,
           pending: [],
         });
       }
@@ -190,7 +193,15 @@ export class SimDisk {
     const node: Node =
       kind === "dir"
         ? { kind, id, entries: new Map() }
-        : { kind, id, data: Buffer.alloc(0), size: 0, durable: Buffer.alloc(0), pending: [] };
+        : {
+            kind,
+            id,
+            data: Buffer.alloc(0),
+            size: 0,
+            durable: Buffer.alloc(0),
+            durableSize: 0,
+            pending: [],
+          };
     this.nodes.set(id, node);
     return node;
   }
@@ -225,7 +236,7 @@ function applyMeta(entries: Map<number, Map<string, number>>, op: MetaOp): void 
 
 /** What survives of a file: its durable content plus a random fate for each pending op. */
 function persist(node: FileNode, random: () => number): Buffer {
-  let content: Buffer = Buffer.from(node.durable);
+  let content: Buffer = Buffer.from(node.durable.subarray(0, node.durableSize));
   for (const op of node.pending) {
     const fate = random();
     if (op.kind === "truncate") {
@@ -319,8 +330,26 @@ class SimFileHandle implements FileHandle {
   async datasync(): Promise<void> {
     await tick();
     this.check();
-    this.node.durable = Buffer.from(this.node.data.subarray(0, this.node.size));
-    this.node.pending = [];
+    // What was written since the last sync becomes durable, in order: cost by what changed, not by
+    // the file's size (a log synced after every group would otherwise be copied whole each time).
+    const node = this.node;
+    for (const op of node.pending) {
+      const end = op.kind === "write" ? op.offset + op.bytes.byteLength : op.size;
+      if (end > node.durable.byteLength) {
+        const bigger = Buffer.alloc(Math.max(end, node.durable.byteLength * 2));
+        node.durable.copy(bigger, 0, 0, node.durableSize);
+        node.durable = bigger;
+      }
+      if (op.kind === "truncate") {
+        if (op.size > node.durableSize) node.durable.fill(0, node.durableSize, op.size);
+        node.durableSize = op.size;
+      } else {
+        if (op.offset > node.durableSize) node.durable.fill(0, node.durableSize, op.offset);
+        op.bytes.copy(node.durable, op.offset);
+        node.durableSize = Math.max(node.durableSize, end);
+      }
+    }
+    node.pending = [];
   }
 
   async truncate(bytes: number): Promise<void> {

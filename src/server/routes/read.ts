@@ -16,6 +16,7 @@ import type { DsStream } from "../streams/ds-stream.js";
 import { formatOffset, parseOffsetParam, type ReadStart } from "../streams/offsets.js";
 import { type Collected, collect } from "../streams/reader.js";
 import { streamGone, streamNotFound } from "../streams/stream-errors.js";
+import { streamCatchUp } from "./catch-up.js";
 
 export async function handleRead(
   ctx: ServerContext,
@@ -46,10 +47,12 @@ export async function handleRead(
     );
   }
   const from = startPosition(ds, start);
+  const bounded = ctx.limits.catchUpBytesMax;
+  if (bounded === undefined) return streamCatchUp(ctx, req, res, ds, from);
+  // Bounded responses (catchUpBytesMax): the next chunk is read ahead while this one is sent.
   const result =
-    (await ctx.readAhead.take(ds, from)) ??
-    (await collect(ctx.registry, ds, from, ctx.limits.readBytesMax));
-  if (!result.complete) ctx.readAhead.start(ds, result.end, ctx.limits.readBytesMax);
+    (await ctx.readAhead.take(ds, from)) ?? (await collect(ctx.registry, ds, from, bounded));
+  if (!result.complete) ctx.readAhead.start(ds, result.end, bounded);
   const etag = `"${ds.meta.incarnation}:${from}:${result.end}${result.complete && ds.closed ? ":c" : ""}"`;
   if (header(req, "if-none-match") === etag) return send(res, 304, { etag });
   ctx.metrics.readBytes.inc(result.bytes);

@@ -77,3 +77,54 @@ export async function collect(
 export function concat(parts: Uint8Array[], bytes: number): Buffer {
   return Buffer.concat(parts, bytes);
 }
+
+/** Records handed to the socket per batch (at most; a batch is what one read chunk holds). */
+const BATCH_RECORDS_MAX = 4096;
+
+/**
+ * The payloads of every message in `[from, stop)`, through fork chains, in batches. The payload
+ * views of a batch are valid only until the next batch is asked for (they point into one reused
+ * read buffer): the consumer copies or sends them first (catch-up.ts).
+ */
+export async function* messageBatches(
+  registry: DsRegistry,
+  ds: DsStream,
+  from: number,
+  stop: number,
+): AsyncGenerator<Uint8Array[]> {
+  let position = from;
+  if (ds.meta.fork !== null && position < ds.base) {
+    const source = registry.peek(ds.meta.fork.source);
+    if (source === undefined) {
+      throw new TidemarkError(
+        "GONE",
+        `the source of fork ${ds.path} is gone; its inherited data cannot be read`,
+      );
+    }
+    yield* messageBatches(registry, source, position, Math.min(stop, ds.base));
+    position = ds.base;
+  }
+  if (position >= stop) return;
+  if (position < ds.firstOwnPosition) {
+    throw new TidemarkError(
+      "CURSOR_EXPIRED",
+      `offset ${position} of ${ds.path} is no longer retained; the oldest held is ${ds.firstOwnPosition}`,
+    );
+  }
+  const reader = ds.stream.readBatches({ after: position - ds.base });
+  try {
+    for (;;) {
+      const batch = await reader.nextBatch(BATCH_RECORDS_MAX);
+      if (batch === undefined) return;
+      const payloads: Uint8Array[] = [];
+      for (const record of batch) {
+        if (ds.base + record.seq > stop) break;
+        payloads.push(record.payload);
+      }
+      if (payloads.length > 0) yield payloads;
+      if (payloads.length < batch.length || ds.base + batch[batch.length - 1]!.seq >= stop) return;
+    }
+  } finally {
+    await reader.return();
+  }
+}

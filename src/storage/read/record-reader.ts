@@ -19,6 +19,7 @@ import {
   type ReaderContext,
   SegmentCursor,
 } from "./segment-cursor.js";
+import type { ScanBuffer } from "./segment-scanner.js";
 
 export type { JournalRecord, ReaderContext } from "./segment-cursor.js";
 
@@ -42,13 +43,37 @@ export class RecordIterator implements AsyncIterableIterator<JournalRecord> {
   private timeStart: number | undefined;
   private finished = false;
   private busy: Promise<IteratorResult<JournalRecord>> | undefined;
+  /** Set for batch reads (`nextBatch`), whose records are valid only until the next call. */
+  private readonly scratch: ScanBuffer | undefined;
 
   /** `prepare` runs once, before the first record: it may refresh state and validate. */
   constructor(
     private readonly ctx: ReaderContext,
     private readonly state: StreamState,
     private readonly prepare: () => Promise<ReadRequest>,
-  ) {}
+    reuseBuffers = false,
+  ) {
+    this.scratch = reuseBuffers ? { buf: undefined } : undefined;
+  }
+
+  /**
+   * The next records (at least one), as many as are in memory, up to `max`; undefined at the
+   * end. With `reuseBuffers`, the records (their payload views) are valid only until the next
+   * call: then the buffer they point into is read into again.
+   */
+  async nextBatch(max: number): Promise<JournalRecord[] | undefined> {
+    const first = await this.next();
+    if (first.done) return undefined;
+    const batch = [first.value];
+    const cursor = this.cursor;
+    while (batch.length < max && cursor !== undefined && !this.finished && this.remaining > 0) {
+      const pulled = cursor.pull();
+      if (typeof pulled !== "object") break; // I/O or the segment's end: the next call does it
+      this.remaining--;
+      batch.push(pulled);
+    }
+    return batch;
+  }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<JournalRecord> {
     return this;
@@ -122,14 +147,19 @@ export class RecordIterator implements AsyncIterableIterator<JournalRecord> {
     const segment = state.segments.at(i)!;
     const nextBase = state.segments.at(i + 1)?.baseSeq;
     const to = nextBase === undefined ? request.lastSeq : Math.min(request.lastSeq, nextBase - 1);
-    const cursor = await SegmentCursor.open(this.ctx, state, {
-      baseSeq: segment.baseSeq,
-      from,
-      to,
-      limit: this.remaining,
-      fromTimeMs: this.timeStart,
-      toTimeMs: request.toTimeMs,
-    });
+    const cursor = await SegmentCursor.open(
+      this.ctx,
+      state,
+      {
+        baseSeq: segment.baseSeq,
+        from,
+        to,
+        limit: this.remaining,
+        fromTimeMs: this.timeStart,
+        toTimeMs: request.toTimeMs,
+      },
+      this.scratch,
+    );
     this.nextSeq = to + 1;
     this.timeStart = undefined;
     return cursor;

@@ -16,7 +16,7 @@ import type { IndexCache } from "../index/index-cache.js";
 import type { SparseIndex } from "../index/sparse-index.js";
 import { findNextValidRecord } from "../recovery/resync.js";
 import type { StreamState } from "../stream/stream-state.js";
-import { SegmentScanner } from "./segment-scanner.js";
+import { type ScanBuffer, SegmentScanner } from "./segment-scanner.js";
 
 /** One record as read back: `payload` holds exactly the bytes appended. */
 export interface JournalRecord {
@@ -74,6 +74,7 @@ export class SegmentCursor {
     private scanner: SegmentScanner,
     private end: number,
     startSeq: number,
+    private readonly scratch: ScanBuffer | undefined,
   ) {
     this.segment = segmentFileName(range.baseSeq);
     this.expected = startSeq;
@@ -83,6 +84,7 @@ export class SegmentCursor {
     ctx: ReaderContext,
     state: StreamState,
     range: SegmentRange,
+    scratch?: ScanBuffer,
   ): Promise<SegmentCursor> {
     const segment = segmentFileName(range.baseSeq);
     let file: FileHandle;
@@ -114,8 +116,9 @@ export class SegmentCursor {
         end,
         ctx.readChunkBytes,
         RECORD_BODY_BYTES_LIMIT,
+        scratch,
       );
-      return new SegmentCursor(ctx, state, range, file, scanner, end, start.seq);
+      return new SegmentCursor(ctx, state, range, file, scanner, end, start.seq, scratch);
     } catch (err) {
       await file.close();
       throw err;
@@ -178,6 +181,7 @@ export class SegmentCursor {
           grown,
           this.ctx.readChunkBytes,
           RECORD_BODY_BYTES_LIMIT,
+          this.scratch,
         );
         return;
       }

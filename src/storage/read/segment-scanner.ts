@@ -3,7 +3,9 @@
  * synchronous over the current chunk; only a refill awaits the disk, so reading costs one read
  * call per chunk, not per record. A refill allocates a fresh chunk because records already
  * handed out keep views into the previous one; memory stays bounded by the chunk size plus the
- * largest record.
+ * largest record. With a `scratch` holder the reader has promised to be done with every record
+ * it was given before asking for more, so a refill reads into the same buffer again (no garbage
+ * per chunk: a catch-up read of gigabytes allocates one buffer).
  */
 import {
   DECODE_INCOMPLETE,
@@ -16,6 +18,11 @@ import type { FileHandle } from "../fs/file-system.js";
 
 const INITIAL_CHUNK_BYTES = 16 * 1024;
 const CARRY_COPY_BYTES_MAX = 64 * 1024;
+
+/** A buffer reused by the refills of one read (see the module comment). */
+export interface ScanBuffer {
+  buf: Buffer | undefined;
+}
 
 export class SegmentScanner {
   private buf: Buffer = Buffer.alloc(0);
@@ -36,6 +43,7 @@ export class SegmentScanner {
     private readonly end: number,
     private readonly chunkBytes: number,
     private readonly maxBodyBytes: number,
+    private readonly scratch?: ScanBuffer,
   ) {
     this.bufPosition = position;
     this.nextChunkBytes = Math.min(chunkBytes, INITIAL_CHUNK_BYTES);
@@ -97,13 +105,22 @@ export class SegmentScanner {
     const start = this.position;
     const available = this.end - start;
     const size = Math.min(Math.max(this.nextChunkBytes, bytesNeeded), Math.max(available, 0));
-    const next = Buffer.allocUnsafe(size);
+    const next = this.chunkFor(size);
     // The undecoded rest of the chunk is carried into the new one: copied when small, read again
     // when large (a large record cut by the chunk's end), so the copy runs in the kernel, off
     // the event loop, and from the page cache it has just been read from.
     let carried = this.bufLength - this.at;
-    if (carried <= CARRY_COPY_BYTES_MAX) this.buf.copy(next, 0, this.at, this.bufLength);
-    else carried = 0;
+    if (carried <= CARRY_COPY_BYTES_MAX) {
+      if (next.buffer === this.buf.buffer && next.byteOffset === this.buf.byteOffset) {
+        // The same memory (a reused scratch buffer): move the rest to its front, within the old
+        // view (the new one may be shorter than where the rest sits).
+        this.buf.copyWithin(0, this.at, this.bufLength);
+      } else {
+        this.buf.copy(next, 0, this.at, this.bufLength);
+      }
+    } else {
+      carried = 0;
+    }
     const got = await readFully(this.file, next, carried, size - carried, start + carried);
     if (carried + got < size) this.eof = true;
     else this.nextChunkBytes = Math.min(this.nextChunkBytes * 4, this.chunkBytes);
@@ -111,5 +128,15 @@ export class SegmentScanner {
     this.bufPosition = start;
     this.bufLength = carried + got;
     this.at = 0;
+  }
+
+  /** A buffer of at least `size` bytes for the next chunk: the scratch one if there is one. */
+  private chunkFor(size: number): Buffer {
+    if (this.scratch === undefined) return Buffer.allocUnsafe(size);
+    const held = this.scratch.buf;
+    if (held !== undefined && held.byteLength >= size) return held.subarray(0, size);
+    const fresh = Buffer.allocUnsafe(Math.max(size, this.chunkBytes));
+    this.scratch.buf = fresh;
+    return fresh.subarray(0, size);
   }
 }
