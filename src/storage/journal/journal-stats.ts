@@ -1,7 +1,9 @@
 /**
  * Counters a journal keeps while it runs (since it was opened), and the shape of `stats()`.
  */
+import type { JournalAccounting } from "../retention/journal-limits.js";
 import type { ReleaseReason } from "../retention/retention.js";
+import type { StreamState } from "../stream/stream-state.js";
 
 export interface ReleasedCounts {
   segments: number;
@@ -67,4 +69,45 @@ export class JournalCounters {
     if (code === "STREAM_FULL" || code === "JOURNAL_FULL" || code === "DISK_FULL")
       this.rejected[code]++;
   }
+}
+
+/** `stats()`: totals over `streams` (the oldest record's time read from the sparse indexes). */
+export async function collectStats(
+  streams: Iterable<{
+    state: StreamState;
+    writer: { firstRecordTimestamp(): Promise<number> } | undefined;
+  }>,
+  counters: JournalCounters,
+  accounting: JournalAccounting,
+): Promise<JournalStats> {
+  let count = 0;
+  let bytes = 0;
+  let records = 0;
+  let oldest: number | null = null;
+  let newest: number | null = null;
+  for (const { state, writer } of streams) {
+    count++;
+    bytes += state.segments.totalBytes();
+    records += state.records;
+    if (state.records === 0) continue;
+    newest = Math.max(newest ?? 0, state.tail.lastTimestampMs);
+    const first = writer === undefined ? undefined : await writer.firstRecordTimestamp();
+    if (first !== undefined) oldest = Math.min(oldest ?? first, first);
+  }
+  return {
+    streams: count,
+    bytes,
+    records,
+    oldestTimestamp: oldest,
+    newestTimestamp: newest,
+    evictions: { ...counters.evictions },
+    expiries: { ...counters.expiries },
+    acknowledged: { ...counters.acknowledged },
+    trimmed: { ...counters.trimmed },
+    streamsDeleted: counters.streamsDeleted,
+    streamsSwept: counters.streamsSwept,
+    rejected: { ...counters.rejected },
+    syncs: counters.syncs,
+    diskFreeBytes: accounting.diskFreeBytes ?? null,
+  };
 }

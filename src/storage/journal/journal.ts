@@ -18,7 +18,6 @@ import {
   ReadOnlyError,
   TidemarkError,
 } from "../../errors.js";
-import { JOURNAL_FORMAT_VERSION } from "../../format/constants.js";
 import { type Logger, SILENT_LOGGER } from "../../logger.js";
 import { removeTree } from "../fs/file-ops.js";
 import type { FileSystem } from "../fs/file-system.js";
@@ -45,27 +44,21 @@ import {
 } from "../stream/stream-opener.js";
 import type { StreamState } from "../stream/stream-state.js";
 import { BufferPool } from "../write/buffer-pool.js";
-import { CommitLog, removeLogFiles } from "../write/commit-log.js";
 import { StreamWriter } from "../write/stream-writer.js";
 import { overlay, PendingWrites } from "../write/write-behind.js";
 import type { WriterHost } from "../write/writer-host.js";
-import {
-  checkDescriptor,
-  ensureLogDir,
-  prepareDirectory,
-  STREAMS_DIR,
-  writeJournalDescriptor,
-} from "./journal-directory.js";
+import { checkDescriptor, prepareDirectory, STREAMS_DIR } from "./journal-directory.js";
 import { JournalMaintenance } from "./journal-maintenance.js";
 import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./journal-options.js";
 import { type LogRecovery, listStreamDirs, recoverLog } from "./journal-startup.js";
-import { JournalCounters, type JournalStats } from "./journal-stats.js";
+import { collectStats, JournalCounters, type JournalStats } from "./journal-stats.js";
+import { LogKeeper } from "./log-keeper.js";
 import { Semaphore } from "./semaphore.js";
 import { WriterLock } from "./writer-lock.js";
 
 const INDEX_CACHE_SEGMENTS = 256;
 /** Segments a checkpoint syncs at once (the log's fdatasync shares libuv's 4 threads). */
-const CHECKPOINT_SYNCS_AT_ONCE = 2;
+const _CHECKPOINT_SYNCS_AT_ONCE = 2;
 const BUFFER_POOL_BYTES_MAX = 32 * 1024 * 1024;
 
 export interface StreamOptions {
@@ -97,9 +90,7 @@ export class Journal {
   /** Bytes the commit log has and the segments not yet; readers see them (write-behind.ts). */
   private readonly pending = new PendingWrites();
   private readonly logger: Logger;
-  /** The commit log ('always' and 'batch'), once open. */
-  private log: CommitLog | undefined;
-  private checkpointing: Promise<void> = Promise.resolve();
+  private readonly logKeeper: LogKeeper;
   private readonly accounting: JournalAccounting;
   private readonly maintenance: JournalMaintenance;
   private readonly host: StreamHost;
@@ -136,7 +127,7 @@ export class Journal {
       clock,
       logger,
       streams: () => this.streams.values(),
-      syncLog: () => this.log?.sync(),
+      syncLog: () => this.logKeeper.log?.sync(),
       pendingBytes: () => this.pending.totalBytes,
       flushIntervalMs: () => this.pending.flushIntervalMs(),
       sweep: (name) => this.remove(name, true),
@@ -166,6 +157,19 @@ export class Journal {
       log: undefined,
       pending: this.pending,
     };
+    this.logKeeper = new LogKeeper({
+      fs,
+      dir,
+      options,
+      clock,
+      counters: this.counters,
+      logger,
+      writers: () =>
+        [...this.streams.values()].flatMap((entry) =>
+          entry.writer === undefined ? [] : [entry.writer],
+        ),
+      isClosed: () => this.closed,
+    });
     this.readOnlyTail = options.readOnly
       ? new ReadOnlyTail(fs, options.pollIntervalMs, fs instanceof NodeFileSystem)
       : undefined;
@@ -201,7 +205,8 @@ export class Journal {
       journal = new Journal(dir, resolved, fs, clock, lock, options);
       const recovered = await journal.openAll();
       if (!resolved.readOnly) {
-        await journal.startLog(recovered, format);
+        await journal.logKeeper.start(recovered.fileSeqs, format);
+        journal.writerHost.log = journal.logKeeper.log;
         await journal.maintenance.checkDisk();
         journal.maintenance.start();
         journal.maintenance.requestEviction();
@@ -286,37 +291,9 @@ export class Journal {
   }
 
   /** Totals across streams and what the journal has released or refused since it opened. */
-  async stats(): Promise<JournalStats> {
+  stats(): Promise<JournalStats> {
     this.checkOpen();
-    let bytes = 0;
-    let records = 0;
-    let oldest: number | null = null;
-    let newest: number | null = null;
-    for (const { state, writer } of this.streams.values()) {
-      bytes += state.segments.totalBytes();
-      records += state.records;
-      if (state.records === 0) continue;
-      newest = Math.max(newest ?? 0, state.tail.lastTimestampMs);
-      const first = writer === undefined ? undefined : await writer.firstRecordTimestamp();
-      if (first !== undefined) oldest = Math.min(oldest ?? first, first);
-    }
-    const { counters } = this;
-    return {
-      streams: this.streams.size,
-      bytes,
-      records,
-      oldestTimestamp: oldest,
-      newestTimestamp: newest,
-      evictions: { ...counters.evictions },
-      expiries: { ...counters.expiries },
-      acknowledged: { ...counters.acknowledged },
-      trimmed: { ...counters.trimmed },
-      streamsDeleted: counters.streamsDeleted,
-      streamsSwept: counters.streamsSwept,
-      rejected: { ...counters.rejected },
-      syncs: counters.syncs,
-      diskFreeBytes: this.accounting.diskFreeBytes ?? null,
-    };
+    return collectStats(this.streams.values(), this.counters, this.accounting);
   }
 
   /**
@@ -343,7 +320,7 @@ export class Journal {
     this.closed = true;
     this.maintenance.stop();
     await Promise.allSettled([...this.opening.values()]);
-    await this.checkpointing;
+    await this.logKeeper.settled();
     const failures: unknown[] = [];
     let allSynced = true;
     for (const { state, writer, consumers } of this.streams.values()) {
@@ -358,7 +335,7 @@ export class Journal {
       state.end();
     }
     // Every segment synced: the log holds nothing the next open would need.
-    await this.log?.close(allSynced).catch((err: unknown) => failures.push(err));
+    await this.logKeeper.close(allSynced).catch((err: unknown) => failures.push(err));
     this.readOnlyTail?.close();
     await this.lock?.release();
     if (failures.length > 0) throw failures[0];
@@ -472,62 +449,5 @@ export class Journal {
     };
     await Promise.all(Array.from({ length: options.openConcurrency }, worker));
     return recovered;
-  }
-
-  /**
-   * Starts the commit log after the files recovery read ('always', 'batch'), upgrading a format 1
-   * journal (every stream has an id by now), and checkpoints the files read once open.
-   */
-  private async startLog(recovered: LogRecovery, format: number): Promise<void> {
-    const { fs, dir, options } = this;
-    const durable = options.durability !== "none";
-    const lastSeq = recovered.fileSeqs.at(-1) ?? 0;
-    if (durable) {
-      await ensureLogDir(fs, dir);
-      this.log = await CommitLog.start(fs, dir, lastSeq + 1, {
-        syncEachGroup: options.durability === "always",
-        fileBytesMax: options.logFileBytesMax,
-        groupBytesMax: options.commitBytesMax,
-        clock: this.clock,
-        onSynced: () => {
-          this.counters.syncs++;
-        },
-        onFileStarted: (fileSeq) => this.checkpointLog(fileSeq),
-      });
-      this.writerHost.log = this.log;
-    }
-    if (format < JOURNAL_FORMAT_VERSION) await writeJournalDescriptor(fs, dir, this.clock, durable);
-    // What recovery redid is in the segments' page cache: sync it, then let those files go.
-    if (recovered.fileSeqs.length > 0) this.checkpointLog(lastSeq + 1);
-  }
-
-  /**
-   * A checkpoint (docs/format.md §14.4): every stream syncs what it has committed to its
-   * segment, then the log files before `fileSeq` are deleted. One runs at a time; a later one
-   * waits for the one before.
-   */
-  private checkpointLog(fileSeq: number): void {
-    this.checkpointing = this.checkpointing
-      .then(async () => {
-        const writers = [...this.streams.values()].flatMap((entry) =>
-          entry.writer === undefined ? [] : [entry.writer],
-        );
-        let synced = true;
-        let next = 0;
-        const sync = async () => {
-          while (next < writers.length) {
-            if (!(await writers[next++]!.syncForCheckpoint())) synced = false;
-          }
-        };
-        // Few at a time: the log's own fdatasync shares the thread pool with these.
-        await Promise.all(Array.from({ length: CHECKPOINT_SYNCS_AT_ONCE }, sync));
-        if (synced && !this.closed) await removeLogFiles(this.fs, this.dir, fileSeq);
-      })
-      .catch((err: unknown) => {
-        this.logger.warn(
-          { err: String(err) },
-          "a commit log checkpoint failed; it runs again later",
-        );
-      });
   }
 }
