@@ -26,9 +26,10 @@ import { IndexFileWriter } from "../index/index-file.js";
 import { SparseIndex } from "../index/sparse-index.js";
 import { createSegmentFile } from "../stream/segment-file.js";
 import type { StreamState } from "../stream/stream-state.js";
-import type { PendingAppend } from "./append-encoding.js";
+import { indexCandidates, type PendingAppend } from "./append-encoding.js";
 import { Checkpointer, type DurablePoint } from "./checkpointer.js";
 import type { CommitLog } from "./commit-log.js";
+import { FLUSH_BYTES_MIN } from "./write-behind.js";
 import type { WriterHost } from "./writer-host.js";
 
 /** Linux's IOV_MAX: the most buffers one pwritev takes. */
@@ -80,6 +81,41 @@ export class ActiveSegment {
   /** Committed bytes of the segment not yet synced. */
   get unsynced(): boolean {
     return this.syncedTotal !== this.committedTotal;
+  }
+
+  /** When staged bytes were last written (the journal's write-behind timer looks at it). */
+  lastFlushAtMs = 0;
+
+  /**
+   * Commits a batch at the committed end: to the log when there is one (while its group is
+   * written and synced, earlier staged batches go to the segment), else straight to the segment;
+   * then publishes it. A batch with a large payload (the caller's own buffer) is written to the
+   * segment before this resolves, since the caller may reuse the buffer once the append resolves.
+   */
+  async commit(batch: readonly PendingAppend[], bytes: number): Promise<void> {
+    const position = this.state.segments.active.bytes;
+    const indexed = indexCandidates(batch, position, this.state.activeIndex.nextEntryOffset);
+    const buffers: Uint8Array[] = [];
+    let large = false;
+    for (const pending of batch) {
+      buffers.push(pending.buf!);
+      if (pending.payloadAfter !== undefined) {
+        buffers.push(pending.payloadAfter);
+        large = true;
+      }
+    }
+    const { log } = this.host;
+    if (log === undefined) {
+      await this.write(buffers, position, bytes);
+      this.publish(batch, position, bytes, indexed);
+      return;
+    }
+    const logged = this.log(log, buffers, position, bytes);
+    if (this.stagedBytes >= FLUSH_BYTES_MIN) await this.flush();
+    await logged;
+    this.publish(batch, position, bytes, indexed);
+    this.stage(buffers, position, bytes);
+    if (large) await this.flush();
   }
 
   /** Bytes committed but not written to the segment yet (they are in the log). */
@@ -166,6 +202,7 @@ export class ActiveSegment {
       for (const part of pending.written(this.path, parts.length, bytes)) {
         if (Buffer.isBuffer(part)) buffers.give(part);
       }
+      this.lastFlushAtMs = this.host.clock();
     }
   }
 

@@ -14,24 +14,24 @@
  */
 
 import { assert } from "../../assert.js";
-import { ClosedError, InvalidArgumentError, StreamFullError, TidemarkError } from "../../errors.js";
+import { ClosedError, type TidemarkError } from "../../errors.js";
 import { SEGMENT_HEADER_BYTES } from "../../format/constants.js";
 import type { Payload } from "../../format/record.js";
 import type { FileHandle } from "../fs/file-system.js";
-import { dropOldestSegment, firstTimestampOf } from "../retention/oldest-segment.js";
-import { nextRelease, type ReleaseReason } from "../retention/retention.js";
 import {
   type ResolvedLimits,
   type Retention,
   type SegmentTargets,
   segmentTargets,
 } from "../retention/stream-limits.js";
-import { type DescriptorChange, storeDescriptorChange } from "../stream/stream-descriptor.js";
 import type { StreamState } from "../stream/stream-state.js";
 import { ActiveSegment } from "./active-segment.js";
-import { type AppendResult, indexCandidates, type PendingAppend } from "./append-encoding.js";
+import { admitAppend } from "./admission.js";
+import type { AppendResult, PendingAppend } from "./append-encoding.js";
 import { AppendQueue } from "./append-queue.js";
 import { LogAppends } from "./log-appends.js";
+import { SegmentRelease } from "./segment-release.js";
+import { FLUSH_BYTES_MIN } from "./write-behind.js";
 import type { WriterHost } from "./writer-host.js";
 
 interface Task {
@@ -42,8 +42,6 @@ interface Task {
 
 /** Most appends in one pwritev: each is one or two buffers, and Linux's IOV_MAX is 1024. */
 const APPENDS_PER_WRITE_MAX = 512;
-/** Staged bytes that are written to the segment at once, without waiting for the timer. */
-const FLUSH_BYTES_MIN = 256 * 1024;
 /** Staged bytes a stream may hold while flushes fail; past them appends fail with the error. */
 const STAGED_BYTES_MAX = 64 * 1024 * 1024;
 /** Appends at least this large go through the loop (a large payload is written before it
@@ -54,6 +52,7 @@ export class StreamWriter {
   private readonly queue: AppendQueue;
   private readonly segment: ActiveSegment;
   private readonly direct: LogAppends;
+  private readonly releaser: SegmentRelease;
   private tasks: Task[] = [];
   private running = false;
   private idleWaiters: Array<() => void> = [];
@@ -65,10 +64,11 @@ export class StreamWriter {
   private flushWanted = false;
   private flushWaiters: Array<() => void> = [];
   /** When staged bytes were last written to the segment (the journal's timer flushes the rest). */
-  lastFlushAtMs = 0;
+  get lastFlushAtMs(): number {
+    return this.segment.lastFlushAtMs;
+  }
   /** Appends waiting for journal-wide room, in order (see appendWhenRoom). */
   private roomChain: Promise<void> | undefined;
-  private firstTimestampCache: { baseSeq: number; ms: number } | undefined;
   lastCommitAtMs = 0;
 
   constructor(
@@ -81,6 +81,7 @@ export class StreamWriter {
     this.queue = new AppendQueue(host.buffers, host.clock, host.options.queueBytesMax, state.tail);
     this.segment = new ActiveSegment(host, state, file, loggedAtOpen);
     this.direct = new LogAppends(host, state, this.segment, this.queue, () => this.afterDirect());
+    this.releaser = new SegmentRelease(host, state, this.segment);
     this.targets = segmentTargets(state.limits, host.options.segmentBytesMax);
     this.releaseWanted = true; // finish a trim or an eviction a crash interrupted
     this.start();
@@ -169,47 +170,22 @@ export class StreamWriter {
   /** Changes limits and retention: stored in stream.json first, then applied. */
   configure(limits: ResolvedLimits, retention: Retention): Promise<void> {
     return this.schedule(async () => {
-      await this.storeDescriptor({ limits, retention }, "store the stream's limits");
+      await this.releaser.storeDescriptor({ limits, retention }, "store the stream's limits");
       this.targets = segmentTargets(limits, this.host.options.segmentBytesMax);
-      await this.release();
+      await this.releaser.release();
     });
   }
 
   /** Releases records with seq < before; the floor is stored before any file is removed. */
   trim(before: number): Promise<void> {
-    return this.schedule(async () => {
-      const limit = this.state.lastSeq + 1;
-      if (!Number.isSafeInteger(before) || before < 1 || before > limit) {
-        throw new InvalidArgumentError(
-          `trim: before must be an integer from 1 to ${limit}, got ${String(before)}`,
-          { stream: this.state.name },
-        );
-      }
-      if (before <= this.state.trimmedBefore) return;
-      // Whole segments below the point go first: removing needs no space (a full disk is when
-      // trim is wanted most), and a crash part way leaves firstSeq between the old point and
-      // the new, with nothing below it readable and nothing above it lost.
-      const { segments } = this.state;
-      while (segments.count > 1 && segments.at(1)!.baseSeq <= before) await this.dropOldest("trim");
-      if (
-        segments.count === 1 &&
-        before > this.state.lastSeq &&
-        this.state.lastSeq >= segments.first.baseSeq
-      ) {
-        await this.segment.rotate();
-        await this.dropOldest("trim");
-      }
-      // A trim the caller was told is done must not come undone in a power loss.
-      if (this.host.options.durability !== "none") await this.host.fs.syncDir(this.state.dir);
-      if (before <= segments.first.baseSeq) return;
-      // The point falls inside the first segment left: store it, so records below stay released.
-      await this.storeDescriptor({ trimmedBefore: before }, "store the trim point");
-    });
+    return this.schedule(() => this.releaser.trim(before));
   }
 
   /** Stores changed metadata of the layers above (stream.json, atomically). */
   setMeta(meta: Record<string, unknown>): Promise<void> {
-    return this.schedule(() => this.storeDescriptor({ meta }, "store the stream's metadata"));
+    return this.schedule(() =>
+      this.releaser.storeDescriptor({ meta }, "store the stream's metadata"),
+    );
   }
 
   /** Releases the oldest segment (sealing the active one if it is the only one): the journal's
@@ -217,10 +193,7 @@ export class StreamWriter {
   evictOldest(): Promise<number> {
     let released = 0;
     return this.schedule(async () => {
-      const hasRecords = this.state.lastSeq >= this.state.segments.first.baseSeq;
-      if (!hasRecords) return;
-      if (this.state.segments.count === 1) await this.segment.rotate();
-      released = await this.dropOldest("journal");
+      released = await this.releaser.evictOldest();
     }).then(() => released);
   }
 
@@ -232,12 +205,8 @@ export class StreamWriter {
   }
 
   /** Timestamp of the oldest record held (journal-wide eviction picks the oldest stream). */
-  async firstRecordTimestamp(): Promise<number> {
-    const first = this.state.segments.first;
-    if (this.firstTimestampCache?.baseSeq === first.baseSeq) return this.firstTimestampCache.ms;
-    const ms = (await this.firstTimestamp(first.baseSeq)) ?? this.state.tail.lastTimestampMs;
-    this.firstTimestampCache = { baseSeq: first.baseSeq, ms };
-    return ms;
+  firstRecordTimestamp(): Promise<number> {
+    return this.releaser.firstRecordTimestamp();
   }
 
   /**
@@ -308,7 +277,7 @@ export class StreamWriter {
   private afterDirect(): void {
     this.lastCommitAtMs = this.state.touchedAtMs;
     this.flushIfDue();
-    if (this.overLimits()) {
+    if (this.releaser.overLimits()) {
       this.releaseWanted = true;
       this.start();
     }
@@ -331,36 +300,12 @@ export class StreamWriter {
     if (this.segment.failure !== undefined) throw this.segment.failure;
     const { flushError } = this.segment;
     if (flushError !== undefined && this.segment.stagedBytes >= STAGED_BYTES_MAX) throw flushError;
-    const { limits } = this.state;
-    if (limits.discard === "new") {
-      // Room for one more segment header, in case this append starts a segment.
-      const bytesAfter =
-        this.state.segments.totalBytes() +
-        this.queue.pendingBytes +
-        this.direct.bytes +
-        bytes +
-        SEGMENT_HEADER_BYTES;
-      const recordsAfter =
-        this.state.records + this.queue.pendingRecords + this.direct.records + records;
-      if (bytesAfter > limits.bytesMax || recordsAfter > limits.recordsMax) {
-        this.host.counters.rejectedWith("STREAM_FULL");
-        const which =
-          recordsAfter > limits.recordsMax
-            ? `recordsMax ${limits.recordsMax}`
-            : `bytesMax ${limits.bytesMax}`;
-        throw new StreamFullError(
-          `stream ${JSON.stringify(this.state.name)} is full (${which}, discard 'new'); ` +
-            "the append was not made. Trim or delete data, or raise the limit",
-          { stream: this.state.name, bytes, records: this.state.records },
-        );
-      }
-    }
-    try {
-      this.host.accounting.admit(bytes);
-    } catch (err) {
-      if (err instanceof TidemarkError) this.host.counters.rejectedWith(err.code);
-      throw err;
-    }
+    admitAppend(this.host, this.state, {
+      bytes,
+      records,
+      queuedBytes: this.queue.pendingBytes + this.direct.bytes,
+      queuedRecords: this.queue.pendingRecords + this.direct.records,
+    });
   }
 
   private schedule(run: () => Promise<void>): Promise<void> {
@@ -406,7 +351,7 @@ export class StreamWriter {
         this.releaseWanted = false;
         const waiters = this.releaseWaiters;
         this.releaseWaiters = [];
-        await this.release().catch(() => undefined); // retried at the next trigger
+        await this.releaser.release().catch(() => undefined); // retried at the next trigger
         for (const done of waiters) done();
       } else if (this.flushWanted) {
         this.flushWanted = false;
@@ -461,22 +406,8 @@ export class StreamWriter {
       for (const pending of batch) pending.reject(error);
       this.queue.renumber(this.state.tail);
     }
-    if (this.overLimits()) this.releaseWanted = true;
+    if (this.releaser.overLimits()) this.releaseWanted = true;
     this.flushIfDue();
-  }
-
-  /** A cheap check after each commit; age is left to the timer (it may need an index read). */
-  private overLimits(): boolean {
-    const { state } = this;
-    if (state.segments.count < 2) return false;
-    const acked = state.retention === "acked" ? state.ackedMin() : undefined;
-    if (acked !== undefined && acked >= state.segments.at(1)!.baseSeq - 1) return true;
-    if (state.limits.discard !== "old") return false;
-    const afterFirst = state.lastSeq - state.segments.at(1)!.baseSeq + 1;
-    return (
-      state.segments.totalBytes() - state.segments.first.bytes >= state.limits.bytesMax ||
-      afterFirst >= state.limits.recordsMax
-    );
   }
 
   /** Whether an append of `bytes` and `records` must start a new segment first. */
@@ -492,38 +423,15 @@ export class StreamWriter {
     );
   }
 
-  /** One group commit (docs/format.md §4.3): write, sync under 'always', then publish. */
+  /** One group commit (docs/format.md §4.3, §14.3) of a batch the loop took from the queue. */
   private async commit(
     batch: PendingAppend[],
     bytes: number,
     records: number,
   ): Promise<AppendResult[]> {
     if (this.shouldRotate(bytes, records)) await this.segment.rotate();
-    const position = this.state.segments.active.bytes;
     assert(batch[0]!.firstSeq === this.state.tail.lastSeq + 1, "a commit continues the tail");
-    const indexed = indexCandidates(batch, position, this.state.activeIndex.nextEntryOffset);
-    const buffers: Uint8Array[] = [];
-    for (const pending of batch) {
-      buffers.push(pending.buf!);
-      if (pending.payloadAfter !== undefined) buffers.push(pending.payloadAfter);
-    }
-    const { log } = this.host;
-    if (log === undefined) {
-      await this.segment.write(buffers, position, bytes);
-    } else {
-      // The log first; while its group is written and synced, earlier batches go to the segment.
-      const logged = this.segment.log(log, buffers, position, bytes);
-      if (this.segment.stagedBytes >= FLUSH_BYTES_MIN) await this.flush();
-      await logged;
-    }
-
-    this.segment.publish(batch, position, bytes, indexed);
-    if (log !== undefined) {
-      this.segment.stage(buffers, position, bytes);
-      // A large payload is the caller's own buffer: it must be written before the caller may
-      // reuse it, that is, before the append resolves.
-      if (batch.some((pending) => pending.payloadAfter !== undefined)) await this.flush();
-    }
+    await this.segment.commit(batch, bytes);
     const now = this.host.clock();
     this.lastCommitAtMs = now;
     this.state.touchedAtMs = now;
@@ -535,33 +443,7 @@ export class StreamWriter {
     return results;
   }
 
-  /** Releases whatever retention allows, oldest segment first (see retention.ts). */
-  private async release(): Promise<void> {
-    for (;;) {
-      const next = await nextRelease(this.state, this.host.clock(), (baseSeq) =>
-        this.firstTimestamp(baseSeq),
-      );
-      if (next === undefined) return;
-      if (next.sealFirst) await this.segment.rotate();
-      await this.dropOldest(next.reason);
-    }
-  }
-
   private async flush(): Promise<void> {
     await this.segment.flush();
-    this.lastFlushAtMs = this.host.clock();
-  }
-
-  private firstTimestamp(baseSeq: number): Promise<number | undefined> {
-    return firstTimestampOf(this.host.indexCache, this.state, baseSeq);
-  }
-
-  private dropOldest(reason: ReleaseReason): Promise<number> {
-    return dropOldestSegment(this.host, this.state, reason);
-  }
-
-  private storeDescriptor(change: DescriptorChange, action: string): Promise<void> {
-    const durable = this.host.options.durability !== "none";
-    return storeDescriptorChange(this.host.fs, this.state, change, durable, action);
   }
 }

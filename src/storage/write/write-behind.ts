@@ -29,6 +29,9 @@ interface Pending {
  */
 const FLUSHES_PER_SECOND_MAX = 2000;
 
+/** Staged bytes of one segment that are written at once, without waiting their turn. */
+export const FLUSH_BYTES_MIN = 256 * 1024;
+
 export class PendingWrites {
   private readonly bySegment = new Map<string, Pending>();
   /** Pending bytes across all segments (the journal bounds them). */
