@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import { measure, payload, type Result } from "./lib.js";
 
 const write = promisify(fs.write);
+const writev = promisify(fs.writev);
 const fdatasync = promisify(fs.fdatasync);
 
 export async function ndjsonAppendFile(dir: string, records: number): Promise<Result> {
@@ -90,4 +91,67 @@ export async function sqliteNormalBatched(dir: string, records: number): Promise
   } finally {
     db.close();
   }
+}
+
+/**
+ * The ceiling for durable appends from many concurrent appenders: one shared log file, group
+ * commit with no linger (every append that arrived while a write + fdatasync ran goes out in the
+ * next one), each append acknowledged after the fdatasync covering it. Nothing encoded, no
+ * per-stream files: what a commit log shared by all streams could at best do on this disk.
+ */
+export async function sharedLogGroupCommit(
+  dir: string,
+  appenders: number,
+  seconds: number,
+): Promise<Result> {
+  const fd = fs.openSync(join(dir, "shared.log"), "w");
+  const body = Buffer.from(payload(0));
+  let position = 0;
+  let waiting: Array<() => void> = [];
+  let running = false;
+  const commit = async () => {
+    running = true;
+    while (waiting.length > 0) {
+      const group = waiting;
+      waiting = [];
+      await writev(
+        fd,
+        Array.from({ length: group.length }, () => body),
+        position,
+      );
+      position += group.length * body.byteLength;
+      await fdatasync(fd);
+      for (const done of group) done();
+    }
+    running = false;
+  };
+  const append = () =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      if (!running) void commit();
+    });
+  let count = 0;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  try {
+    await Promise.all(
+      Array.from({ length: appenders }, async () => {
+        while (performance.now() < deadline) {
+          await append();
+          count++;
+        }
+      }),
+    );
+  } finally {
+    fs.closeSync(fd);
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  const result: Result = {
+    name: `raw shared log, group commit, ${appenders} concurrent appenders`,
+    records: count,
+    seconds: elapsed,
+    perSecond: count / elapsed,
+  };
+  process.stderr.write(`  ${result.name}: ${(result.perSecond / 1000).toFixed(1)}k/s\n`);
+  return result;
 }

@@ -48,8 +48,10 @@ function rssOf(pid: number): number {
   }
 }
 
-async function startTarget(name: string): Promise<Target> {
-  const dir = mkdtempSync(join(root, `${name}-`));
+async function startTarget(name: string, existingDir?: string): Promise<Target> {
+  const dir = existingDir ?? mkdtempSync(join(root, `${name}-`));
+  const script =
+    name === "plain" ? "bench/children/plain-server.mjs" : "bench/children/reference-server.mjs";
   const child =
     name === "tidemark"
       ? spawn(
@@ -57,9 +59,7 @@ async function startTarget(name: string): Promise<Target> {
           ["dist/cli/main.js", "serve", "--dir", dir, "--port", "0", "--log-level", "warn"],
           { stdio: ["ignore", "pipe", "pipe"] },
         )
-      : spawn(process.execPath, ["bench/children/reference-server.mjs", dir], {
-          stdio: ["ignore", "pipe", "pipe"],
-        });
+      : spawn(process.execPath, [script, dir], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     output += chunk.toString();
@@ -452,9 +452,64 @@ const failed = (r: LoadResult) =>
 const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} ms` : "—");
 const mb = (bytes: number) => `${Math.round(bytes / 1e6)} MB`;
 
+/** The ceiling: the same bytes from a plain Node server's memory, to the same client. */
+async function plainCatchUp() {
+  const target = await startTarget("plain");
+  const pool = new Pool(target.url, { connections: 4, pipelining: 1 });
+  try {
+    const passes: number[] = [];
+    for (let pass = 0; pass < 3; pass++) {
+      const started = performance.now();
+      const response = await countedGet(pool, `/?bytes=${CATCH_UP_BYTES}`);
+      if (response.bytes !== CATCH_UP_BYTES) throw new Error(`plain read ${response.bytes} bytes`);
+      passes.push(CATCH_UP_BYTES / ((performance.now() - started) / 1000));
+    }
+    passes.sort((a, b) => a - b);
+    process.stderr.write(`  plain server from memory: ${fmt(passes[1]! / 1e6)} MB/s\n`);
+    return { bytesPerSecond: passes[1]!, passes };
+  } finally {
+    await pool.close();
+    await stopTarget(target);
+  }
+}
+
+/** A catch-up read of 1M records of 200 bytes, from a journal filled beforehand. */
+async function smallRecordsCatchUp() {
+  const count = quick ? 200_000 : 1_000_000;
+  const dir = mkdtempSync(join(root, "records-"));
+  const fill = spawn(process.execPath, ["bench/children/fill-records.mjs", dir, String(count)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((resolve, reject) =>
+    fill.once("exit", (code) =>
+      code === 0 ? resolve(undefined) : reject(new Error("fill failed")),
+    ),
+  );
+  const target = await startTarget("tidemark", dir);
+  const pool = new Pool(target.url, { connections: 4, pipelining: 1 });
+  try {
+    const passes: number[] = [];
+    for (let pass = 0; pass < 3; pass++) {
+      settle();
+      const started = performance.now();
+      const read = await catchUp(pool, "/v1/stream/records", count * 200);
+      void read;
+      passes.push(count / ((performance.now() - started) / 1000));
+    }
+    passes.sort((a, b) => a - b);
+    process.stderr.write(`  200 B records catch-up: ${fmt(passes[1]!)} records/s\n`);
+    return { recordsPerSecond: passes[1]!, passes, count, rssMax: target.rssMax };
+  } finally {
+    await pool.close();
+    await stopTarget(target);
+  }
+}
+
 const names = only === undefined ? ["tidemark", "reference"] : [only];
 const results = [];
 for (const name of names) results.push(await runTarget(name));
+const plain = only === "reference" ? undefined : await plainCatchUp();
+const records = only === "reference" ? undefined : await smallRecordsCatchUp();
 rmSync(root, { recursive: true, force: true });
 
 const rows: string[][] = [];
@@ -492,7 +547,48 @@ for (const r of results) {
     Object.keys(r.rss).join(" / "),
   ]);
 }
+if (records !== undefined) {
+  rows.push([
+    `tidemark: catch-up of ${records.count.toLocaleString("en-US")} records of 200 B`,
+    `${fmt(records.recordsPerSecond)} records/s`,
+    `median of 3 (${records.passes.map((v) => fmt(v)).join(" / ")}), server RSS ${mb(records.rssMax)}`,
+  ]);
+}
+if (plain !== undefined) {
+  rows.push([
+    `plain Node server: the same ${CATCH_UP_BYTES / MiB} MiB from memory`,
+    `${(plain.bytesPerSecond / 1e9).toFixed(2)} GB/s`,
+    `median of 3 (${plain.passes.map((v) => (v / 1e9).toFixed(2)).join(" / ")})`,
+  ]);
+}
 console.log(table(["case", "result", "detail"], rows));
+const mine = results.find((r) => r.name === "tidemark");
+if (mine !== undefined) {
+  const of = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  const targets: string[][] = [
+    [
+      "1,000 streams / one stream (100 B ×75)",
+      of(mine.many.perSecond, mine.one.perSecond),
+      "≥ 0.8×",
+    ],
+  ];
+  if (plain !== undefined) {
+    targets.push([
+      "catch-up of 1 MiB records / plain server from memory",
+      of(mine.read.bytesPerSecond, plain.bytesPerSecond),
+      "≥ 0.6×",
+    ]);
+  }
+  if (records !== undefined) {
+    targets.push(["catch-up of 200 B records", `${fmt(records.recordsPerSecond)}/s`, "≥ 2M/s"]);
+  }
+  targets.push([
+    "server peak RSS, every phase",
+    mb(Math.max(...Object.values(mine.rss), records?.rssMax ?? 0)),
+    "< 150 MB",
+  ]);
+  console.log(`\n${table(["tidemark", "value", "target"], targets)}`);
+}
 
 const [tide, ref] = results;
 if (tide !== undefined && ref !== undefined && tide.name === "tidemark") {
@@ -509,6 +605,6 @@ if (tide !== undefined && ref !== undefined && tide.name === "tidemark") {
     )}`,
   );
 }
-const file = saveResults(quick ? "http-quick" : "http", { quick, results });
+const file = saveResults(quick ? "http-quick" : "http", { quick, results, plain, records });
 console.log(`\nresults: ${file}`);
 process.exit(0);

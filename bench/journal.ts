@@ -11,6 +11,7 @@ import {
   bareWriteBatches,
   ndjsonAppendFile,
   rawWriteDatasync,
+  sharedLogGroupCommit,
   sqliteFullPerRow,
   sqliteNormalBatched,
 } from "./baselines.js";
@@ -61,18 +62,25 @@ async function appendManyRun(
   return result;
 }
 
-async function concurrentAlways(clients: number, seconds: number): Promise<Result> {
-  const journal = await Journal.open(dirFor(`always-${clients}`), { durability: "always" });
-  const stream = await journal.stream("bench");
+/** `clients` appenders, each appending to the streams in turn (one stream, or spread over many). */
+async function concurrentAlways(clients: number, seconds: number, streams = 1): Promise<Result> {
+  const journal = await Journal.open(dirFor(`always-${clients}-${streams}`), {
+    durability: "always",
+  });
+  const handles = await Promise.all(
+    Array.from({ length: streams }, (_, i) => journal.stream(streams === 1 ? "bench" : `s/${i}`)),
+  );
   const body = payload(1);
+  let next = 0;
   settle();
   const { count, seconds: elapsed } = await forDuration(seconds, clients, async () => {
-    await stream.append(body);
+    await handles[next++ % streams]!.append(body);
     return 1;
   });
   await journal.close();
+  const over = streams === 1 ? "" : ` over ${streams.toLocaleString("en-US")} streams`;
   const result = {
-    name: `tidemark append, 'always', ${clients} concurrent appenders`,
+    name: `tidemark append, 'always', ${clients} concurrent appenders${over}`,
     records: count,
     seconds: elapsed,
     perSecond: count / elapsed,
@@ -180,7 +188,9 @@ type CaseName =
   | "manyBatch"
   | "manyNonePipelined"
   | "manyBatchPipelined"
+  | "sharedLog256"
   | "always256"
+  | "always256many"
   | "always16"
   | "always1"
   | "read";
@@ -197,7 +207,9 @@ const CASES: Array<[CaseName, () => Promise<Result>]> = [
   ["manyBatch", () => appendManyRun("batch", n(1_000_000), 1)],
   ["manyNonePipelined", () => appendManyRun("none", n(1_000_000), 4)],
   ["manyBatchPipelined", () => appendManyRun("batch", n(1_000_000), 4)],
+  ["sharedLog256", () => sharedLogGroupCommit(dirFor("shared"), 256, quick ? 1 : 3)],
   ["always256", () => concurrentAlways(256, quick ? 1 : 3)],
+  ["always256many", () => concurrentAlways(256, quick ? 1 : 3, 1000)],
   ["always16", () => concurrentAlways(16, quick ? 1 : 3)],
   ["always1", () => oneAwaitedAlways(n(3000))],
   ["read", () => readAll(n(1_000_000))],
@@ -214,6 +226,18 @@ const RATIOS: Array<[string, CaseName, CaseName, string]> = [
     "≥ 5×",
   ],
   ["'always' 256 appenders vs SQLite FULL per row", "always256", "sqliteFull", "≥ 30×"],
+  [
+    "'always' 256 appenders over 1,000 streams vs the raw shared log",
+    "always256many",
+    "sharedLog256",
+    "≥ 0.7× (and ≥ 100k/s)",
+  ],
+  [
+    "'always' 256 appenders, one stream, vs the raw shared log",
+    "always256",
+    "sharedLog256",
+    "≥ 0.9×",
+  ],
   ["'always' 1 appender vs raw write+fdatasync", "always1", "raw", "≥ 0.8× (within 25%)"],
   ["appendMany 'none' vs naive NDJSON appendFile", "manyNone", "ndjson", ""],
   ["appendMany 'none' vs bare write() of the same bytes", "manyNone", "bareWrite", "(ceiling)"],
