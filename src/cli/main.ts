@@ -165,5 +165,9 @@ try {
     err(`tidemark: ${error.message} [${error.code}]`);
     process.exit(1);
   }
-  throw error;
+  // A bug, not an operating error: one line for the user, the stack only when asked for.
+  err(`tidemark: ${error instanceof Error ? error.message : String(error)} [INTERNAL]`);
+  if (process.env["TIDEMARK_DEBUG"] === "1") err(String((error as Error).stack));
+  else err("tidemark: set TIDEMARK_DEBUG=1 to see where it happened");
+  process.exit(1);
 }

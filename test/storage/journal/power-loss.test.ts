@@ -74,6 +74,7 @@ async function workload(
   try {
     journal = await Journal.open("/j", {
       fs: disk.fs(),
+      bootId: disk.bootId,
       durability,
       segmentBytesMax: SEGMENT_BYTES_MAX,
       syncIntervalMs: 1,
@@ -131,6 +132,7 @@ async function verify(
   const problems: string[] = [];
   const journal = await Journal.open("/j", {
     fs: disk.fs(),
+    bootId: disk.bootId,
     durability,
     segmentBytesMax: SEGMENT_BYTES_MAX,
   });
@@ -276,7 +278,11 @@ describe("power loss during retention, trim and delete", () => {
       const deleted = new Set<string>();
       let journal: Journal | undefined;
       try {
-        journal = await Journal.open("/j", { fs: disk.fs(), segmentBytesMax: SEGMENT_BYTES_MAX });
+        journal = await Journal.open("/j", {
+          fs: disk.fs(),
+          bootId: disk.bootId,
+          segmentBytesMax: SEGMENT_BYTES_MAX,
+        });
       } catch (err) {
         if (!isPowerLoss(disk, err)) throw err;
       }
@@ -314,6 +320,7 @@ describe("power loss during retention, trim and delete", () => {
       const rebooted = disk.afterCrash(seed * 13);
       const reopened = await Journal.open("/j", {
         fs: rebooted.fs(),
+        bootId: rebooted.bootId,
         segmentBytesMax: SEGMENT_BYTES_MAX,
       });
       await reopened.runMaintenance(); // retention finishes what the crash cut short

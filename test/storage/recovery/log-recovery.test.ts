@@ -17,13 +17,16 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LOG_HEADER_BYTES, LOG_RECORD_HEADER_BYTES } from "../../../src/format/constants.js";
 import { Journal, type JournalOptions, type RecoveryEvent } from "../../../src/index.js";
-import { NodeFileSystem } from "../../../src/storage/index.js";
 import { streamIdentity } from "../../../src/storage/stream/stream-name.js";
 import { tempDir } from "../../support/tmp-dir.js";
 
-/** No writer lock (`fs` given), so a copy taken while open can be opened by this process. */
+/**
+ * Each open is as if after a reboot (a boot id of its own): the copy of a journal taken while it
+ * is open holds this process's writer lock, which a reboot makes a dead holder's (§8).
+ */
+let boots = 0;
 const options = (extra: JournalOptions = {}): JournalOptions => ({
-  fs: new NodeFileSystem(),
+  bootId: `log-recovery-boot-${++boots}`,
   ...extra,
 });
 
