@@ -3,10 +3,17 @@
  * server (or any writer) runs: `ls`, `info`, `read`, `tail`, `verify`.
  */
 import { resolve } from "node:path";
-import { CorruptError } from "../errors.js";
+import { CorruptError, InvalidArgumentError } from "../errors.js";
 import { Journal, type JournalRecord } from "../index.js";
 
 type Print = (line: string) => void;
+
+/** The streams a server keeps for itself (subscriptions, the signing key, outbox state). */
+const INTERNAL_PREFIXES = ["__ds/", "__outbox/"];
+
+export function isInternalStream(name: string): boolean {
+  return INTERNAL_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
 
 async function openReadOnly(dir: string): Promise<Journal> {
   return Journal.open(resolve(dir), { readOnly: true });
@@ -89,9 +96,18 @@ export async function read(
     format: RecordFormat;
     follow: boolean;
     signal?: AbortSignal;
+    /** Read a server's internal stream (`__ds/…`, `__outbox/…`) too. */
+    internal?: boolean;
   },
   print: Print,
 ): Promise<void> {
+  if (isInternalStream(name) && options.internal !== true) {
+    throw new InvalidArgumentError(
+      `${name} is a stream the server keeps for itself (it may hold secrets, such as the ` +
+        "webhook signing key); pass --internal to read it anyway",
+      { stream: name },
+    );
+  }
   const journal = await openReadOnly(dir);
   try {
     const stream = await journal.stream(name);

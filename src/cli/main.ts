@@ -80,10 +80,17 @@ for (const follow of [false, true]) {
         .choices(["text", "json", "hex"])
         .default("text"),
     )
+    .option("--internal", "allow reading a server's internal stream (__ds/…, __outbox/…)")
     .action(
       async (
         name: string,
-        opts: { dir: string; after?: number; limit?: number; format: RecordFormat },
+        opts: {
+          dir: string;
+          after?: number;
+          limit?: number;
+          format: RecordFormat;
+          internal?: boolean;
+        },
       ) => {
         const controller = new AbortController();
         process.once("SIGINT", () => controller.abort());
