@@ -3,8 +3,9 @@
  * server (or any writer) runs: `ls`, `info`, `read`, `tail`, `verify`.
  */
 import { resolve } from "node:path";
-import { CorruptError, InvalidArgumentError } from "../errors.js";
+import { CorruptError, InvalidArgumentError, TidemarkError } from "../errors.js";
 import { Journal, type JournalRecord } from "../index.js";
+import { formatColumns } from "./columns.js";
 
 type Print = (line: string) => void;
 
@@ -16,7 +17,23 @@ export function isInternalStream(name: string): boolean {
 }
 
 async function openReadOnly(dir: string): Promise<Journal> {
-  return Journal.open(resolve(dir), { readOnly: true });
+  try {
+    return await Journal.open(resolve(dir), { readOnly: true });
+  } catch (err) {
+    // Most often the command ran in another directory than the journal's: say how to name it.
+    if (
+      err instanceof TidemarkError &&
+      (err.code === "NOT_FOUND" || err.code === "NOT_A_JOURNAL")
+    ) {
+      throw new TidemarkError(
+        err.code,
+        `${err.message}; name the journal's directory with --dir <dir> or TIDEMARK_DIR ` +
+          "(the default is ./tidemark-data)",
+        err.context,
+      );
+    }
+    throw err;
+  }
 }
 
 export async function ls(dir: string, print: Print): Promise<void> {
@@ -33,14 +50,7 @@ export async function ls(dir: string, print: Print): Promise<void> {
         info.lastAppendAt === null ? "-" : new Date(info.lastAppendAt).toISOString(),
       ]);
     }
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-    for (const row of rows)
-      print(
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join("  ")
-          .trimEnd(),
-      );
+    for (const line of formatColumns(rows)) print(line);
     print(`${journal.list().length} stream(s) in ${resolve(dir)}`);
   } finally {
     await journal.close();

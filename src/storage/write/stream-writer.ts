@@ -203,7 +203,9 @@ export class StreamWriter {
       if (this.host.options.durability !== "none") await this.host.fs.syncDir(this.state.dir);
       if (before <= segments.first.baseSeq) return;
       // The point falls inside the first segment left: store it, so records below stay released.
+      const hidden = before - Math.max(segments.first.baseSeq, this.state.trimmedBefore);
       await this.storeDescriptor({ trimmedBefore: before }, "store the trim point");
+      this.host.counters.trimmedWithinSegment(hidden);
     });
   }
 
