@@ -62,8 +62,10 @@ describe("the CLI on a first run", () => {
     const rows = result.stdout.split("\n").filter((line) => /^(stream|日本語|ascii)/.test(line));
     expect(rows).toHaveLength(3);
     // The records column starts at the same terminal column on every row.
-    const startOfSecond = (line: string) =>
-      stringWidth(line.split(/ {2,}/)[0]!) + (line.match(/^\S.*?( {2,})/)?.[1]!.length ?? 0);
+    const startOfSecond = (line: string) => {
+      const match = /^(.*?\S {2,})\S/.exec(line);
+      return match === null ? -1 : stringWidth(match[1]!);
+    };
     expect(new Set(rows.map(startOfSecond)).size).toBe(1);
   }, 60_000);
 });
