@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   "JOURNAL_LOCKED",
   "READ_ONLY",
   "IO_ERROR",
+  "PERMISSION_DENIED",
   "DISK_FULL",
   "STREAM_FULL",
   "JOURNAL_FULL",
@@ -73,6 +74,7 @@ export const ERROR_CODES = [
   // … the server itself.
   "TOO_MANY_LIVE_READERS",
   "SHUTTING_DOWN",
+  "ADDRESS_IN_USE",
   "INTERNAL",
 ] as const;
 
@@ -198,6 +200,16 @@ export function fromSystemError(
   const detail = err instanceof Error ? err.message : String(err);
   if (code === "ENOSPC" || code === "EDQUOT") {
     return new DiskFullError(`no space left on the device while trying to ${action}`, context, err);
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    const where =
+      context.path === undefined ? "" : ` (check the owner and mode of ${context.path})`;
+    return new TidemarkError(
+      "PERMISSION_DENIED",
+      `permission denied while trying to ${action}${where}`,
+      context,
+      err,
+    );
   }
   return new IoError(`could not ${action}: ${detail}`, context, err);
 }

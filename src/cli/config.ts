@@ -4,7 +4,7 @@
  * and malformed values are errors that name the key, never silently ignored.
  */
 import { readFile } from "node:fs/promises";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError, isErrnoCode, TidemarkError } from "../errors.js";
 import type { ServerOptions } from "../server/server.js";
 
 /** Keys a config file may hold, and the environment variable for each scalar one. */
@@ -26,6 +26,8 @@ const SCALARS: Record<string, { env: string; kind: "string" | "integer" }> = {
   logLevel: { env: "TIDEMARK_LOG_LEVEL", kind: "string" },
 };
 const OBJECTS = ["journalLimits", "streamLimits", "auth", "outboxes", "mirrors"] as const;
+/** Keys whose value is a permission mode: an integer, or octal digits as a string ("0640"). */
+const MODES = ["fileMode", "dirMode"] as const;
 
 export type ServeConfig = Omit<ServerOptions, "logger"> & { logLevel: string };
 
@@ -54,6 +56,13 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
+    if (isErrnoCode(err, "EACCES") || isErrnoCode(err, "EPERM")) {
+      throw new TidemarkError(
+        "PERMISSION_DENIED",
+        `this user may not read the config file ${path} (check its owner and mode)`,
+        { path },
+      );
+    }
     throw new InvalidArgumentError(
       `cannot read the config file ${path}: ${(err as Error).message}`,
     );
@@ -72,7 +81,9 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   const config = parsed as Record<string, unknown>;
   for (const [key, value] of Object.entries(config)) {
     const spec = SCALARS[key];
-    if (spec !== undefined) {
+    if ((MODES as readonly string[]).includes(key)) {
+      config[key] = modeValue(path, key, value);
+    } else if (spec !== undefined) {
       if (spec.kind === "integer" ? !Number.isSafeInteger(value) : typeof value !== "string") {
         throw new InvalidArgumentError(
           `${path}: ${key} must be ${spec.kind === "integer" ? "an integer" : "a string"}`,
@@ -100,4 +111,13 @@ function convert(
     );
   }
   return Number(value);
+}
+
+/** A permission mode from the config file: octal digits as a string ("0640"), or a number. */
+function modeValue(path: string, key: string, value: unknown): number {
+  if (typeof value === "string" && /^0?[0-7]{3}$/.test(value)) return Number.parseInt(value, 8);
+  if (typeof value === "number" && Number.isInteger(value)) return value;
+  throw new InvalidArgumentError(
+    `${path}: ${key} must be octal permission bits as a string, such as "0640", got ${JSON.stringify(value)}`,
+  );
 }

@@ -1,8 +1,10 @@
 /**
  * `tidemark demo [dir]`: a tour of the library on a real journal directory. It appends, reads
- * back, follows live appends, and prints what is on disk, so a newcomer sees the API working.
+ * back, follows live appends, and lists the files it made, so a newcomer sees the API working
+ * and what it leaves on disk.
  */
-import { resolve } from "node:path";
+import { readdir, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { Journal } from "../index.js";
 
 export async function demo(dir: string, print: (line: string) => void): Promise<void> {
@@ -48,8 +50,25 @@ export async function demo(dir: string, print: (line: string) => void): Promise<
     print(
       `info: seqs ${info.firstSeq}..${info.lastSeq}, ${info.records} records, ${info.bytes} bytes on disk`,
     );
-    print("run this again: the journal keeps everything, and seqs continue where they stopped");
   } finally {
     await journal.close();
   }
+  print(`the files, after close (docs/format.md says what each holds):`);
+  for (const line of await listFiles(resolve(dir))) print(`  ${line}`);
+  print("run this again: the journal keeps everything, and seqs continue where they stopped");
+}
+
+/** Every file under `root`, relative, with its size, in path order. */
+async function listFiles(root: string): Promise<string[]> {
+  const lines: string[] = [];
+  const walk = async (relative: string): Promise<void> => {
+    const entries = await readdir(join(root, relative), { withFileTypes: true });
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) await walk(path);
+      else lines.push(`${path}  ${(await stat(join(root, path))).size} bytes`);
+    }
+  };
+  await walk("");
+  return lines;
 }

@@ -3,13 +3,37 @@
  * server (or any writer) runs: `ls`, `info`, `read`, `tail`, `verify`.
  */
 import { resolve } from "node:path";
-import { CorruptError } from "../errors.js";
+import { CorruptError, InvalidArgumentError, TidemarkError } from "../errors.js";
 import { Journal, type JournalRecord } from "../index.js";
+import { formatColumns } from "./columns.js";
 
 type Print = (line: string) => void;
 
+/** The streams a server keeps for itself (subscriptions, the signing key, outbox state). */
+const INTERNAL_PREFIXES = ["__ds/", "__outbox/"];
+
+export function isInternalStream(name: string): boolean {
+  return INTERNAL_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
 async function openReadOnly(dir: string): Promise<Journal> {
-  return Journal.open(resolve(dir), { readOnly: true });
+  try {
+    return await Journal.open(resolve(dir), { readOnly: true });
+  } catch (err) {
+    // Most often the command ran in another directory than the journal's: say how to name it.
+    if (
+      err instanceof TidemarkError &&
+      (err.code === "NOT_FOUND" || err.code === "NOT_A_JOURNAL")
+    ) {
+      throw new TidemarkError(
+        err.code,
+        `${err.message}; name the journal's directory with --dir <dir> or TIDEMARK_DIR ` +
+          "(the default is ./tidemark-data)",
+        err.context,
+      );
+    }
+    throw err;
+  }
 }
 
 export async function ls(dir: string, print: Print): Promise<void> {
@@ -26,14 +50,7 @@ export async function ls(dir: string, print: Print): Promise<void> {
         info.lastAppendAt === null ? "-" : new Date(info.lastAppendAt).toISOString(),
       ]);
     }
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-    for (const row of rows)
-      print(
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join("  ")
-          .trimEnd(),
-      );
+    for (const line of formatColumns(rows)) print(line);
     print(`${journal.list().length} stream(s) in ${resolve(dir)}`);
   } finally {
     await journal.close();
@@ -89,9 +106,18 @@ export async function read(
     format: RecordFormat;
     follow: boolean;
     signal?: AbortSignal;
+    /** Read a server's internal stream (`__ds/…`, `__outbox/…`) too. */
+    internal?: boolean;
   },
   print: Print,
 ): Promise<void> {
+  if (isInternalStream(name) && options.internal !== true) {
+    throw new InvalidArgumentError(
+      `${name} is a stream the server keeps for itself (it may hold secrets, such as the ` +
+        "webhook signing key); pass --internal to read it anyway",
+      { stream: name },
+    );
+  }
   const journal = await openReadOnly(dir);
   try {
     const stream = await journal.stream(name);

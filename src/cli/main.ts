@@ -80,10 +80,17 @@ for (const follow of [false, true]) {
         .choices(["text", "json", "hex"])
         .default("text"),
     )
+    .option("--internal", "allow reading a server's internal stream (__ds/…, __outbox/…)")
     .action(
       async (
         name: string,
-        opts: { dir: string; after?: number; limit?: number; format: RecordFormat },
+        opts: {
+          dir: string;
+          after?: number;
+          limit?: number;
+          format: RecordFormat;
+          internal?: boolean;
+        },
       ) => {
         const controller = new AbortController();
         process.once("SIGINT", () => controller.abort());
@@ -165,5 +172,9 @@ try {
     err(`tidemark: ${error.message} [${error.code}]`);
     process.exit(1);
   }
-  throw error;
+  // A bug, not an operating error: one line for the user, the stack only when asked for.
+  err(`tidemark: ${error instanceof Error ? error.message : String(error)} [INTERNAL]`);
+  if (process.env["TIDEMARK_DEBUG"] === "1") err(String((error as Error).stack));
+  else err("tidemark: set TIDEMARK_DEBUG=1 to see where it happened");
+  process.exit(1);
 }

@@ -6,12 +6,21 @@
  */
 import { resolve } from "node:path";
 import pino from "pino";
+import { InvalidArgumentError } from "../errors.js";
 import { type RunningServer, startServer } from "../server/server.js";
 import { resolveServeConfig } from "./config.js";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 export async function serve(flags: Record<string, string | undefined>): Promise<RunningServer> {
   const config = await resolveServeConfig(flags, process.env);
   const { logLevel, ...options } = config;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new InvalidArgumentError(
+      `unknown log level ${JSON.stringify(logLevel)}: use one of ${LOG_LEVELS.join(", ")}`,
+      { option: "logLevel" },
+    );
+  }
   const logger = pino({ name: "tidemark", level: logLevel });
   const dir = resolve(options.dir);
   const running = await startServer({ ...options, dir, logger });

@@ -13,6 +13,7 @@
  */
 import { InvalidArgumentError, ReadOnlyError, TidemarkError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { checkKnownKeys } from "../options-check.js";
 import type { Journal, JournalRecord, Stream } from "../storage/index.js";
 import {
   BACKOFF_DEFAULTS,
@@ -96,6 +97,11 @@ export class Mirror {
     if (typeof options?.stream !== "string") {
       throw new InvalidArgumentError("a mirror needs the name of the local stream it copies");
     }
+    checkKnownKeys(
+      options,
+      ["stream", "upstream", "target", "contentType", "backoff", "logger"],
+      "Mirror.open options",
+    );
     if (options.upstream?.sequenced !== true) {
       throw new InvalidArgumentError(
         "a mirror needs a sequenced upstream: new DurableStreamsUpstream({ baseUrl })",

@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError, NotFoundError, OutboxFullError, ReadOnlyError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { checkKnownKeys } from "../options-check.js";
 import type { Journal } from "../storage/index.js";
 import { BACKOFF_DEFAULTS, type Backoff, type BackoffOptions } from "./delivery/backoff.js";
 import { Dispatcher } from "./delivery/dispatcher.js";
@@ -72,6 +73,18 @@ export interface RetryOptions {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const OUTBOX_OPTION_KEYS = [
+  "upstream",
+  "concurrency",
+  "attemptsMax",
+  "ageMsMax",
+  "backoff",
+  "entriesMax",
+  "bodyBytesMax",
+  "stopTimeoutMs",
+  "logger",
+  "clock",
+] as const satisfies readonly (keyof OutboxOptions)[];
 
 /** Names of the outboxes open on each journal: one instance per name per journal. */
 const openNames = new WeakMap<Journal, Set<string>>();
@@ -124,6 +137,8 @@ export class Outbox {
     if (options === undefined || typeof options.upstream?.deliver !== "function") {
       throw new InvalidArgumentError("an outbox needs an upstream (e.g. new HttpUpstream(...))");
     }
+    checkKnownKeys(options, OUTBOX_OPTION_KEYS, "Outbox.open options");
+    checkKnownKeys(options.backoff, ["initialMs", "maxMs"], "backoff");
     const settings = {
       concurrency: positive(options.concurrency, 8, "concurrency"),
       attemptsMax: positive(options.attemptsMax, 10, "attemptsMax"),

@@ -16,6 +16,7 @@ import { Journal } from "../storage/index.js";
 import type { ServerContext, ServerLimits } from "./context.js";
 import { type AuthConfig, Authorizer } from "./http/auth.js";
 import { createHandler } from "./http/handler.js";
+import { listen } from "./listen.js";
 import { ReadAhead } from "./live/read-ahead.js";
 import { Metrics } from "./metrics.js";
 import {
@@ -23,10 +24,11 @@ import {
   type ServedOutboxConfig,
   ServedOutboxes,
 } from "./outboxes/served-outboxes.js";
+import { checkServerOptions } from "./server-options.js";
 import { isJsonType } from "./streams/content-type.js";
 import { DsRegistry, newIncarnation } from "./streams/ds-registry.js";
 import { RecentBudget } from "./streams/recent-messages.js";
-import { WebhookSigner } from "./subscriptions/signing.js";
+import { WebhookKeys } from "./subscriptions/signing.js";
 import { SubscriptionLog } from "./subscriptions/subscription-log.js";
 import { Subscriptions } from "./subscriptions/subscriptions.js";
 
@@ -60,6 +62,9 @@ export interface ServerOptions {
   outboxes?: Record<string, ServedOutboxConfig>;
   /** Local streams the server mirrors to remote Durable Streams servers. */
   mirrors?: ServedMirrorConfig[];
+  /** Permission bits of the journal's files and directories (see JournalOptions). */
+  fileMode?: number;
+  dirMode?: number;
 }
 
 export interface RunningServer {
@@ -94,6 +99,7 @@ const RECENT_BYTES_MAX = 32 * 1024 * 1024;
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  checkServerOptions(options);
   const host = options.host ?? SERVER_DEFAULTS.host;
   const auth = new Authorizer(options.auth);
   if (!LOOPBACK.has(host) && !auth.enabled) {
@@ -132,6 +138,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       (options.segmentBytesMax ?? 64 * 1024 * 1024) - 60,
     ),
     ...(options.journalLimits === undefined ? {} : { limits: options.journalLimits }),
+    ...(options.fileMode === undefined ? {} : { fileMode: options.fileMode }),
+    ...(options.dirMode === undefined ? {} : { dirMode: options.dirMode }),
     logger,
     onRecovery: (event) => logger.warn({ ...event }, `recovery: ${event.message}`),
   });
@@ -160,7 +168,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const { log, subs } = await SubscriptionLog.open(journal);
     const subscriptions = new Subscriptions({
       registry,
-      signer: await WebhookSigner.load(journal),
+      keys: await WebhookKeys.open(
+        journal,
+        [...subs.values()].some((sub) => sub.config.webhookUrl !== null),
+      ),
       log,
       stored: subs,
       logger,
@@ -215,13 +226,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
       else socket.destroy(err);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port ?? SERVER_DEFAULTS.port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, options.port ?? SERVER_DEFAULTS.port, host);
     const sweeper = setInterval(
       () => void registry.expireDue().catch(() => undefined),
       EXPIRY_SWEEP_INTERVAL_MS,

@@ -143,7 +143,7 @@ describe("auth", () => {
         logger: memoryLogger(),
         auth: { tokens: [{ token: "short", scopes: [{ prefix: "", access: "read" }] }] },
       }),
-    ).rejects.toThrow(/at least 16/);
+    ).rejects.toThrow(/at least 32/);
   });
 });
 

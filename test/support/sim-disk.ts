@@ -11,7 +11,10 @@
  *   operations. A rename stays atomic; it belongs to the directory it moves the entry into.
  *
  * `crashAfterOps(n)` makes the n-th operation from now the last: after it every call fails, and
- * `afterCrash(seed)` builds the disk a reboot would find.
+ * `afterCrash(seed)` builds the disk a reboot would find. Each disk is one boot of its machine:
+ * `bootId` is what a journal on it passes as its `bootId`, so the writer lock (docs/format.md §8)
+ * of a process that ran before the power loss counts as dead after it, as it would on a machine
+ * that rebooted.
  */
 import type {
   FileHandle,
@@ -66,7 +69,11 @@ function errno(code: string, message: string): NodeJS.ErrnoException {
   return err;
 }
 
+let boots = 0;
+
 export class SimDisk {
+  /** This boot of the simulated machine (a new one after every `afterCrash`). */
+  readonly bootId = `sim-boot-${++boots}`;
   private nodes = new Map<number, Node>();
   private nextId = 1;
   /** Directory entries as of the last committed metadata op. */
@@ -426,6 +433,17 @@ class SimFileSystem implements FileSystem {
     const existing = this.disk.resolve(to);
     if (existing?.kind === "dir" && existing.entries.size > 0) throw errno("ENOTEMPTY", to);
     this.disk.rename(source.dir, source.name, target.dir, target.name, id);
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    await tick();
+    this.disk.step();
+    const node = this.disk.resolve(existing);
+    if (node === undefined) throw errno("ENOENT", existing);
+    if (node.kind === "dir") throw errno("EPERM", existing);
+    if (this.disk.resolve(newPath) !== undefined) throw errno("EEXIST", newPath);
+    const { dir, name } = this.disk.parent(newPath);
+    this.disk.link(dir, name, node.id);
   }
 
   async unlink(path: string): Promise<void> {

@@ -11,6 +11,7 @@
  *   408, 425, 429, 5xx, network        retry
  */
 import { Pool } from "undici";
+import { checkKnownKeys } from "../../options-check.js";
 import { bearer, classifyFailure, parseBaseUrl, positive, request } from "./http-request.js";
 import type { Delivery, Outcome, Upstream } from "./upstream.js";
 
@@ -35,6 +36,11 @@ export class DurableStreamsUpstream implements Upstream {
   private readonly createContentType: string | undefined;
 
   constructor(options: DurableStreamsUpstreamOptions) {
+    checkKnownKeys(
+      options,
+      ["baseUrl", "token", "timeoutMs", "createContentType", "connections"],
+      "DurableStreamsUpstream options",
+    );
     const { origin, basePath } = parseBaseUrl(options.baseUrl);
     this.basePath = basePath;
     this.description = `durable-streams ${origin}${basePath}`;

@@ -11,6 +11,7 @@
  */
 import { Pool } from "undici";
 import { InvalidArgumentError } from "../../errors.js";
+import { checkKnownKeys } from "../../options-check.js";
 import { bearer, classifyFailure, parseBaseUrl, positive, request } from "./http-request.js";
 import type { Delivery, Outcome, Upstream } from "./upstream.js";
 
@@ -40,6 +41,11 @@ export class HttpUpstream implements Upstream {
   private readonly authorization: Record<string, string>;
 
   constructor(options: HttpUpstreamOptions) {
+    checkKnownKeys(
+      options,
+      ["baseUrl", "token", "timeoutMs", "bodyBytesMax", "conflictStatuses", "connections"],
+      "HttpUpstream options",
+    );
     const { origin, basePath } = parseBaseUrl(options.baseUrl);
     this.authorization = bearer(options.token);
     this.timeoutMs = positive(options.timeoutMs, 30_000, "timeoutMs");

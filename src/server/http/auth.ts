@@ -13,6 +13,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { InvalidArgumentError, TidemarkError } from "../../errors.js";
+import { checkKnownKeys } from "../../options-check.js";
 import { secretDigest } from "./secrets.js";
 
 export type Access = "read" | "write";
@@ -33,7 +34,7 @@ interface Token {
   scopes: Array<{ prefix: string; access: Access }>;
 }
 
-const TOKEN_BYTES_MIN = 16;
+const TOKEN_CHARS_MIN = 32;
 
 export class Authorizer {
   private readonly tokens: Token[];
@@ -80,34 +81,67 @@ export class Authorizer {
   }
 }
 
+/**
+ * Every token checked to its leaves, with the path of what is wrong. A secret must be at least
+ * TOKEN_CHARS_MIN characters without whitespace (a bearer header cannot carry whitespace, so such
+ * a token could never authenticate: the README's placeholder is refused, not accepted), and no
+ * two tokens may share one (the first would win and the second's scopes would be lost).
+ */
 function validate(config: AuthConfig | undefined): TokenConfig[] {
   if (config === undefined) return [];
-  if (typeof config !== "object" || config === null || !Array.isArray(config.tokens)) {
+  const auth = checkKnownKeys(config, ["tokens"], "auth");
+  if (!Array.isArray(auth["tokens"])) {
     throw new InvalidArgumentError(
-      "auth must be { tokens: [{ token, scopes: [{ prefix, access }] }] }",
+      "auth must be { tokens: [{ name, token, scopes: [{ prefix, access }] }] }",
+      { option: "auth.tokens" },
     );
   }
-  return config.tokens.map((token, i) => {
-    if (typeof token?.token !== "string" || token.token.length < TOKEN_BYTES_MIN) {
+  const seen = new Map<string, number>();
+  return (auth["tokens"] as unknown[]).map((input, i) => {
+    const path = `auth.tokens[${i}]`;
+    const token = checkKnownKeys(input, ["name", "token", "scopes"], path) as Partial<TokenConfig>;
+    if (token.name !== undefined && (typeof token.name !== "string" || token.name.length === 0)) {
+      throw new InvalidArgumentError(`${path}.name must be a non-empty string`, {
+        option: `${path}.name`,
+      });
+    }
+    const secret = token.token;
+    if (typeof secret !== "string" || secret.length < TOKEN_CHARS_MIN || /\s/.test(secret)) {
       throw new InvalidArgumentError(
-        `auth.tokens[${i}].token must be a string of at least ${TOKEN_BYTES_MIN} characters`,
+        `${path}.token must be a string of at least ${TOKEN_CHARS_MIN} characters without ` +
+          "whitespace (for instance: openssl rand -hex 32)",
+        { option: `${path}.token` },
       );
     }
+    const twin = seen.get(secret);
+    if (twin !== undefined) {
+      throw new InvalidArgumentError(
+        `${path}.token is the same secret as auth.tokens[${twin}].token; each token needs its own`,
+        { option: `${path}.token` },
+      );
+    }
+    seen.set(secret, i);
     if (!Array.isArray(token.scopes) || token.scopes.length === 0) {
-      throw new InvalidArgumentError(
-        `auth.tokens[${i}].scopes must list at least one { prefix, access }`,
-      );
+      throw new InvalidArgumentError(`${path}.scopes must list at least one { prefix, access }`, {
+        option: `${path}.scopes`,
+      });
     }
-    for (const scope of token.scopes) {
-      if (
-        typeof scope?.prefix !== "string" ||
-        (scope.access !== "read" && scope.access !== "write")
-      ) {
+    for (const [j, input] of token.scopes.entries()) {
+      const scopePath = `${path}.scopes[${j}]`;
+      const scope = checkKnownKeys(input, ["prefix", "access"], scopePath);
+      if (typeof scope["prefix"] !== "string") {
         throw new InvalidArgumentError(
-          `auth.tokens[${i}].scopes: each needs a string prefix and access 'read' or 'write'`,
+          `${scopePath}.prefix must be a string ("" covers every stream)`,
+          { option: `${scopePath}.prefix` },
+        );
+      }
+      if (scope["access"] !== "read" && scope["access"] !== "write") {
+        throw new InvalidArgumentError(
+          `${scopePath}.access must be 'read' or 'write', got ${JSON.stringify(scope["access"])}`,
+          { option: `${scopePath}.access` },
         );
       }
     }
-    return token;
+    return token as TokenConfig;
   });
 }

@@ -20,6 +20,7 @@ export const HTTP_STATUS: { readonly [code in ErrorCode]: number } = {
   JOURNAL_LOCKED: 503,
   READ_ONLY: 503,
   IO_ERROR: 500,
+  PERMISSION_DENIED: 500,
   DISK_FULL: 507,
   STREAM_FULL: 507,
   JOURNAL_FULL: 507,
@@ -63,6 +64,7 @@ export const HTTP_STATUS: { readonly [code in ErrorCode]: number } = {
   FENCED: 409,
   TOO_MANY_LIVE_READERS: 503,
   SHUTTING_DOWN: 503,
+  ADDRESS_IN_USE: 500,
   INTERNAL: 500,
 };
 

@@ -29,11 +29,9 @@ export function createHandler(ctx: ServerContext, auth: Authorizer) {
     res.once("finish", () => {
       ctx.metrics.requests.inc({ method: req.method ?? "?", status: String(res.statusCode) });
       const ms = performance.now() - started;
-      if (res.statusCode >= 500)
-        ctx.logger.warn(
-          { method: req.method, url: req.url, status: res.statusCode, ms },
-          "request failed",
-        );
+      const fields = { method: req.method, url: req.url, status: res.statusCode, ms };
+      if (res.statusCode >= 500) ctx.logger.warn(fields, "request failed");
+      else ctx.logger.debug(fields, "request"); // --log-level debug: every request
     });
     route(ctx, auth, req, res).catch((err: unknown) => fail(ctx, req, res, err));
   };

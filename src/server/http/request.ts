@@ -28,6 +28,13 @@ export function parseUrl(req: IncomingMessage): ParsedUrl {
 export function streamPathOf(pathname: string): string {
   const raw = pathname.slice(STREAM_PREFIX.length);
   if (raw.length === 0) throw new TidemarkError("NOT_FOUND", "no stream path given");
+  // `a/` and `a` (or `a//b` and `a/b`) would be two streams a reader takes for one.
+  if (raw.endsWith("/") || raw.startsWith("/") || raw.includes("//")) {
+    throw new TidemarkError(
+      "INVALID_NAME",
+      "a stream path may not end with '/' or hold an empty segment ('//')",
+    );
+  }
   const segments = raw.split("/").map((segment) => {
     let decoded: string;
     try {

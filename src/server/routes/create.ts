@@ -50,10 +50,12 @@ export async function handleCreate(
   await ctx.registry.exclusive(path, async () => {
     const existing = await existingStream(ctx, path);
     if (existing !== undefined) {
-      if (!sameConfig(existing, request)) {
+      const difference = configDifference(existing, request);
+      if (difference !== undefined) {
         throw new TidemarkError(
           "STREAM_EXISTS",
-          `a stream with a different configuration exists at ${path}`,
+          `a stream with another configuration exists at ${path}: this PUT asks for ${difference}`,
+          { stream: path },
         );
       }
       send(res, 200, streamHeaders(existing));
@@ -123,28 +125,42 @@ async function existingStream(ctx: ServerContext, path: string): Promise<DsStrea
   }
 }
 
-function sameConfig(ds: DsStream, request: CreateRequest): boolean {
+/** The first setting in which `request` differs from the existing stream, or undefined. */
+function configDifference(ds: DsStream, request: CreateRequest): string | undefined {
   const { meta } = ds;
   const type = normalizeContentType(
     request.contentType ??
       (request.forkedFrom === undefined ? DEFAULT_CONTENT_TYPE : meta.contentType),
   );
-  if (type !== normalizeContentType(meta.contentType)) return false;
+  if (type !== normalizeContentType(meta.contentType)) {
+    return `content type ${JSON.stringify(type)}, the stream's is ${JSON.stringify(meta.contentType)}`;
+  }
   const expiryGiven = request.ttlSeconds !== null || request.expiresAt !== null;
-  if (
-    (expiryGiven || meta.fork === null) &&
-    (request.ttlSeconds !== meta.ttlSeconds || request.expiresAt !== meta.expiresAt)
-  ) {
-    return false;
+  if (expiryGiven || meta.fork === null) {
+    if (request.ttlSeconds !== meta.ttlSeconds) {
+      return `Stream-TTL ${request.ttlSeconds ?? "(none)"}, the stream's is ${meta.ttlSeconds ?? "(none)"}`;
+    }
+    if (request.expiresAt !== meta.expiresAt) {
+      return `Stream-Expires-At ${request.expiresAt ?? "(none)"}, the stream's is ${meta.expiresAt ?? "(none)"}`;
+    }
   }
-  if (request.closed !== ds.pending.closed) return false;
+  if (request.closed !== ds.pending.closed) {
+    return ds.pending.closed
+      ? "an open stream, the stream is closed"
+      : "a closed stream, the stream is open";
+  }
   const source = request.forkedFrom === undefined ? null : forkSourcePath(request.forkedFrom);
-  if (source !== (meta.fork?.source ?? null)) return false;
-  if (meta.fork !== null) {
-    if (request.forkOffset !== undefined && request.forkOffset !== meta.fork.offset) return false;
-    if (request.subOffset !== meta.fork.subOffset) return false;
+  if (source !== (meta.fork?.source ?? null)) {
+    return `Stream-Forked-From ${source ?? "(none)"}, the stream's is ${meta.fork?.source ?? "(none)"}`;
   }
-  return true;
+  if (meta.fork !== null) {
+    if (request.forkOffset !== undefined && request.forkOffset !== meta.fork.offset) {
+      return "another Stream-Fork-Offset than the stream's";
+    }
+    if (request.subOffset !== meta.fork.subOffset)
+      return "another fork sub-offset than the stream's";
+  }
+  return undefined;
 }
 
 export function forkSourcePath(forkedFrom: string): string {

@@ -32,7 +32,7 @@ export function streamInfos(
 export function subscriptionView(
   stored: StoredSubscription,
   tail: (path: string) => number,
-  signing: { kid: string; baseUrl: string },
+  signing: { kid: string | null; baseUrl: string },
 ): object {
   const { config } = stored;
   return {

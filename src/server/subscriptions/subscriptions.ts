@@ -18,7 +18,7 @@ import type { Logger } from "../../logger.js";
 import { sameSecret } from "../http/secrets.js";
 import type { DsRegistry } from "../streams/ds-registry.js";
 import { globToRegExp } from "./glob.js";
-import type { WebhookSigner } from "./signing.js";
+import type { WebhookKeys } from "./signing.js";
 import { type StoredSubscription, type SubscriptionLog, toJson } from "./subscription-log.js";
 import { parseAcks, parseConfig, parseStreamList, parseWorker } from "./subscription-requests.js";
 import { type StreamInfo, streamInfos, subscriptionView } from "./subscription-view.js";
@@ -48,7 +48,8 @@ interface Live {
 
 export interface SubscriptionsHost {
   registry: DsRegistry;
-  signer: WebhookSigner;
+  /** The signing key, made when the first webhook subscription is stored. */
+  keys: WebhookKeys;
   log: SubscriptionLog;
   stored: Map<string, StoredSubscription>;
   logger: Logger;
@@ -78,7 +79,7 @@ export class Subscriptions {
   }
 
   jwks(): object {
-    return this.host.signer.jwks();
+    return this.host.keys.jwks();
   }
 
   async put(id: string, input: unknown): Promise<{ created: boolean; body: object }> {
@@ -116,6 +117,7 @@ export class Subscriptions {
       }
     }
     this.checkLinkCount(stored);
+    if (config.webhookUrl !== null) await this.host.keys.ensure();
     await this.host.log.write(this.host.stored, { op: "put", sub: toJson(stored) });
     const sub = this.wrap(this.host.stored.get(id)!);
     this.live.set(id, sub);
@@ -332,7 +334,7 @@ export class Subscriptions {
       const reply = await postWake(
         sub.stored.config.webhookUrl!,
         body,
-        this.host.signer,
+        await this.host.keys.ensure(),
         this.host.clock(),
       );
       sub.attempts = 0;
@@ -394,7 +396,7 @@ export class Subscriptions {
 
   private view(sub: Live): object {
     return subscriptionView(sub.stored, (path) => this.tail(path), {
-      kid: this.host.signer.kid,
+      kid: this.host.keys.current?.kid ?? null,
       baseUrl: this.host.baseUrl(),
     });
   }

@@ -32,6 +32,9 @@ export interface FileSystem {
   /** Creates one directory; fails with EEXIST if it exists. */
   mkdir(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  /** Gives the file at `existing` a second name; fails with EEXIST if `newPath` exists. Like
+   * every directory change, volatile until the directory is synced. */
+  link(existing: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
   /** Removes an empty directory. */
   rmdir(path: string): Promise<void>;

@@ -10,7 +10,9 @@ import {
   SEGMENT_HEADER_BYTES,
 } from "../../format/constants.js";
 import type { Logger } from "../../logger.js";
+import { checkKnownKeys } from "../../options-check.js";
 import type { FileSystem } from "../fs/file-system.js";
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../fs/node-file-system.js";
 import type { RecoveryReporter } from "../recovery/recovery-event.js";
 import type { JournalLimits } from "../retention/journal-limits.js";
 
@@ -45,7 +47,35 @@ export interface JournalOptions {
   pollIntervalMs?: number;
   /** @internal A new commit log file (and a checkpoint) once the active one passes this. */
   logFileBytesMax?: number;
+  /**
+   * Permission bits of the files the journal creates. Default 0o600: only the owner reads
+   * them. 0o640 (with `dirMode` 0o750) lets the directory's group read the journal, e.g. to run
+   * `tidemark ls` as another user of that group. The process umask still applies.
+   */
+  fileMode?: number;
+  /** Permission bits of the directories the journal creates. Default 0o700. */
+  dirMode?: number;
+  /** @internal This boot of the machine (tests of power loss pass one per simulated boot). */
+  bootId?: string;
 }
+
+const JOURNAL_OPTION_KEYS = [
+  "durability",
+  "syncIntervalMs",
+  "segmentBytesMax",
+  "recordBytesMax",
+  "readOnly",
+  "onRecovery",
+  "limits",
+  "logger",
+  "fs",
+  "clock",
+  "pollIntervalMs",
+  "logFileBytesMax",
+  "fileMode",
+  "dirMode",
+  "bootId",
+] as const satisfies readonly (keyof JournalOptions)[];
 
 export interface ResolvedOptions {
   durability: Durability;
@@ -70,6 +100,8 @@ export interface ResolvedOptions {
   openConcurrency: number;
   /** A new commit log file (and a checkpoint) once the active one passes this (§14.4). */
   logFileBytesMax: number;
+  fileMode: number;
+  dirMode: number;
 }
 
 export const DEFAULTS = {
@@ -86,6 +118,20 @@ const LOG_FILE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 const SYNC_INTERVAL_MS_MAX = 60_000;
 
 export function resolveOptions(options: JournalOptions = {}): ResolvedOptions {
+  checkKnownKeys(options, JOURNAL_OPTION_KEYS, "Journal.open options");
+  checkKind("readOnly", options.readOnly, "boolean");
+  checkKind("onRecovery", options.onRecovery, "function");
+  checkKind("clock", options.clock, "function");
+  checkKind("bootId", options.bootId, "string");
+  checkKind("fs", options.fs, "object");
+  if (
+    options.logger !== undefined &&
+    (typeof options.logger !== "object" ||
+      options.logger === null ||
+      typeof options.logger.warn !== "function")
+  ) {
+    throw new InvalidArgumentError("logger must be a Logger (pino fits)", { option: "logger" });
+  }
   const durability = options.durability ?? DEFAULTS.durability;
   if (durability !== "always" && durability !== "batch" && durability !== "none") {
     throw new InvalidArgumentError(
@@ -140,7 +186,48 @@ export function resolveOptions(options: JournalOptions = {}): ResolvedOptions {
       64 * 1024,
       SEGMENT_BYTES_LIMIT,
     ),
+    fileMode: mode("fileMode", options.fileMode ?? PRIVATE_FILE_MODE, PRIVATE_FILE_MODE, 0o640),
+    dirMode: mode("dirMode", options.dirMode ?? PRIVATE_DIR_MODE, PRIVATE_DIR_MODE, 0o750),
   };
+}
+
+function checkKind(
+  name: string,
+  value: unknown,
+  kind: "boolean" | "function" | "string" | "object",
+) {
+  if (value === undefined) return;
+  if (typeof value !== kind || value === null) {
+    throw new InvalidArgumentError(
+      `${name} must be a ${kind}, got ${value === null ? "null" : typeof value}`,
+      {
+        option: name,
+      },
+    );
+  }
+}
+
+/**
+ * Permission bits: the owner keeps what the journal needs (`ownerBits`), and nobody else may
+ * write (a journal other users can change is not one its writer can vouch for).
+ */
+function mode(name: string, value: unknown, ownerBits: number, example: number): number {
+  if (
+    typeof value !== "number" ||
+    !Number.isInteger(value) ||
+    value < 0 ||
+    value > 0o777 ||
+    (value & ownerBits) !== ownerBits ||
+    (value & 0o002) !== 0
+  ) {
+    throw new InvalidArgumentError(
+      `${name} must be permission bits (such as 0o${example.toString(8)}) that keep ` +
+        `0o${ownerBits.toString(8)} for the owner and let no other user write, got ` +
+        (typeof value === "number" ? `0o${value.toString(8)}` : JSON.stringify(value)),
+      { option: name },
+    );
+  }
+  return value;
 }
 
 function integer(name: string, value: unknown, min: number, max: number): number {

@@ -65,6 +65,11 @@ export class JournalCounters {
     counts.bytes += bytes;
   }
 
+  /** Records a trim released inside a segment that stays (its bytes go when the segment does). */
+  trimmedWithinSegment(records: number): void {
+    this.trimmed.records += records;
+  }
+
   rejectedWith(code: string): void {
     if (code === "STREAM_FULL" || code === "JOURNAL_FULL" || code === "DISK_FULL")
       this.rejected[code]++;

@@ -19,6 +19,7 @@ import {
   TidemarkError,
 } from "../../errors.js";
 import { type Logger, SILENT_LOGGER } from "../../logger.js";
+import { checkKnownKeys } from "../../options-check.js";
 import { removeTree } from "../fs/file-ops.js";
 import type { FileSystem } from "../fs/file-system.js";
 import { NodeFileSystem } from "../fs/node-file-system.js";
@@ -57,6 +58,7 @@ import { Semaphore } from "./semaphore.js";
 import { WriterLock } from "./writer-lock.js";
 
 const INDEX_CACHE_SEGMENTS = 256;
+const STREAM_OPTION_KEYS = ["limits", "retention", "meta"] as const;
 /** Segments a checkpoint syncs at once (the log's fdatasync shares libuv's 4 threads). */
 const _CHECKPOINT_SYNCS_AT_ONCE = 2;
 const BUFFER_POOL_BYTES_MAX = 32 * 1024 * 1024;
@@ -194,11 +196,15 @@ export class Journal {
     }
     const resolved = resolveOptions(options);
     resolveJournalLimits(options.limits); // validate before touching the disk
-    const fs = options.fs ?? new NodeFileSystem();
+    const fs =
+      options.fs ?? new NodeFileSystem({ fileMode: resolved.fileMode, dirMode: resolved.dirMode });
     const clock = options.clock ?? Date.now;
     await prepareDirectory(fs, dir, resolved.readOnly);
-    const lock =
-      resolved.readOnly || options.fs !== undefined ? undefined : await WriterLock.acquire(dir);
+    const lock = resolved.readOnly
+      ? undefined
+      : await WriterLock.acquire(fs, dir, {
+          ...(options.bootId === undefined ? {} : { bootId: options.bootId }),
+        });
     let journal: Journal | undefined;
     try {
       const format = await checkDescriptor(fs, dir, clock, resolved);
@@ -226,6 +232,7 @@ export class Journal {
   async stream(name: string, options: StreamOptions = {}): Promise<Stream> {
     validateStreamName(name);
     this.checkOpen();
+    checkKnownKeys(options, STREAM_OPTION_KEYS, "stream() options");
     const limits =
       options.limits === undefined ? undefined : resolveLimits(options.limits, { stream: name });
     const retention =

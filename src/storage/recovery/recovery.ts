@@ -33,6 +33,26 @@ import { scanTail, type TailState } from "./tail-scan.js";
 
 const KNOWN_NAMES = new Set([STREAM_DESCRIPTOR_FILE, CHECKPOINT_FILE, QUARANTINE_DIR, "consumers"]);
 
+/**
+ * Where the active segment's unsynced region starts (§9 row 29), if it is known: the end of the
+ * stream's last commit log record in it; or, when the log was read and holds no record of the
+ * stream, the end its checkpoint names. A stream's bytes leave the log only once a §14.4
+ * checkpoint has synced its segment, after which the stream writes its §7 checkpoint: so with
+ * none of its records left in the log, nothing it wrote since that checkpoint was acknowledged.
+ * (Only the report depends on it: damage is cut, and saved to quarantine, either way.)
+ */
+function unsyncedStart(
+  options: RecoverStreamOptions,
+  activeBase: number,
+  active: { checkpointEnd?: number },
+): number | undefined {
+  const { durableEnd } = options;
+  if (durableEnd !== undefined) {
+    return durableEnd.segmentBaseSeq === activeBase ? durableEnd.end : undefined;
+  }
+  return options.logRead === true ? active.checkpointEnd : undefined;
+}
+
 /** The end of a stream's last commit log record: what lies past it was never made durable. */
 export interface DurableEnd {
   segmentBaseSeq: number;
@@ -42,6 +62,9 @@ export interface DurableEnd {
 export interface RecoverStreamOptions {
   /** From the commit log (log-redo.ts), when it held records of this stream. */
   durableEnd?: DurableEnd | undefined;
+  /** The journal's commit log was read at this open (it had files), whether or not it held
+   * records of this stream. */
+  logRead?: boolean;
   fs: FileSystem;
   dir: string;
   name: string;
@@ -178,8 +201,7 @@ export async function recoverStream(options: RecoverStreamOptions): Promise<Reco
   try {
     const active = await scanTail(options, file, activeBase, probe.createdAtMs, checkpoint);
     if (active.end < active.size && !readOnly) {
-      const durableEnd = options.durableEnd;
-      const unsyncedFrom = durableEnd?.segmentBaseSeq === activeBase ? durableEnd.end : undefined;
+      const unsyncedFrom = unsyncedStart(options, activeBase, active);
       await cutTail(options, file, segmentFileName(activeBase), active, unsyncedFrom);
     }
     if (readOnly) await file.close();

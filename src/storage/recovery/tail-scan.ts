@@ -45,6 +45,8 @@ export interface ScannedTail {
   /** Where decoding stopped (the first bad or incomplete record). */
   stoppedAt: number;
   scannedBytes: number;
+  /** The end the checkpoint named, when it checked out and the scan started there. */
+  checkpointEnd?: number;
 }
 
 export interface TailScanOptions {
@@ -76,7 +78,7 @@ export async function scanTail(
           (entry) => entry.offset < start,
         ),
       );
-      return fromCheckpoint;
+      return { ...fromCheckpoint, checkpointEnd: start };
     }
     options.report({
       kind: "checkpoint-ignored",

@@ -14,6 +14,7 @@
  */
 import { DiskFullError, InvalidArgumentError, JournalFullError } from "../../errors.js";
 import { SEGMENT_HEADER_BYTES } from "../../format/constants.js";
+import { checkKnownKeys } from "../../options-check.js";
 import type { Discard } from "./stream-limits.js";
 
 export interface JournalLimits {
@@ -41,45 +42,44 @@ export const DISK_FREE_BYTES_MIN_DEFAULT = 64 * 1024 * 1024;
 /** Free space is checked again after this much has been written, whatever the timer says. */
 export const DISK_CHECK_BYTES = 64 * 1024 * 1024;
 
-export function resolveJournalLimits(input: unknown): ResolvedJournalLimits {
-  const limits = (input ?? {}) as Record<string, unknown>;
-  if (typeof limits !== "object" || limits === null)
-    throw new InvalidArgumentError("limits must be an object");
-  for (const key of Object.keys(limits)) {
-    if (
-      ![
-        "bytesMax",
-        "discard",
-        "diskFreeBytesMin",
-        "diskCheckIntervalMs",
-        "streamIdleMsMax",
-      ].includes(key)
-    ) {
-      throw new InvalidArgumentError(`unknown journal limit ${JSON.stringify(key)}`);
-    }
-  }
+const JOURNAL_LIMIT_KEYS = [
+  "bytesMax",
+  "discard",
+  "diskFreeBytesMin",
+  "diskCheckIntervalMs",
+  "streamIdleMsMax",
+] as const satisfies readonly (keyof JournalLimits)[];
+
+export function resolveJournalLimits(
+  input: unknown,
+  /** Where the limits were given, for messages (`journalLimits` in the server's config). */
+  path = "limits",
+): ResolvedJournalLimits {
+  const limits = checkKnownKeys(input, JOURNAL_LIMIT_KEYS, path);
   const discard = limits["discard"] ?? "old";
   if (discard !== "old" && discard !== "new") {
     throw new InvalidArgumentError(
-      `limits.discard must be 'old' or 'new', got ${JSON.stringify(discard)}`,
+      `${path}.discard must be 'old' or 'new', got ${JSON.stringify(discard)}`,
+      { option: `${path}.discard` },
     );
   }
+  const integer = (name: string, min: number, fallback: number): number => {
+    const value = limits[name];
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+      throw new InvalidArgumentError(
+        `${path}.${name} must be an integer of at least ${min}, got ${JSON.stringify(value)}`,
+        { limit: name, option: `${path}.${name}` },
+      );
+    }
+    return value;
+  };
   return {
-    bytesMax: integer("bytesMax", limits["bytesMax"], 4096, Number.POSITIVE_INFINITY),
+    bytesMax: integer("bytesMax", 4096, Number.POSITIVE_INFINITY),
     discard,
-    diskFreeBytesMin: integer(
-      "diskFreeBytesMin",
-      limits["diskFreeBytesMin"],
-      0,
-      DISK_FREE_BYTES_MIN_DEFAULT,
-    ),
-    diskCheckIntervalMs: integer("diskCheckIntervalMs", limits["diskCheckIntervalMs"], 10, 1000),
-    streamIdleMsMax: integer(
-      "streamIdleMsMax",
-      limits["streamIdleMsMax"],
-      1,
-      Number.POSITIVE_INFINITY,
-    ),
+    diskFreeBytesMin: integer("diskFreeBytesMin", 0, DISK_FREE_BYTES_MIN_DEFAULT),
+    diskCheckIntervalMs: integer("diskCheckIntervalMs", 10, 1000),
+    streamIdleMsMax: integer("streamIdleMsMax", 1, Number.POSITIVE_INFINITY),
   };
 }
 
@@ -180,17 +180,4 @@ export class JournalAccounting {
     if (this.limits.discard !== "old") return 0;
     return Math.max(0, this.usedBytes - this.limits.bytesMax);
   }
-}
-
-function integer(name: string, value: unknown, min: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(
-      `limits.${name} must be an integer of at least ${min}, got ${String(value)}`,
-      {
-        limit: name,
-      },
-    );
-  }
-  return value;
 }

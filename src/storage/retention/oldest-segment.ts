@@ -48,7 +48,9 @@ export async function dropOldestSegment(
   const { segments } = state;
   assert(segments.count > 1, "the active segment is never deleted");
   const first = segments.first;
-  const records = segments.at(1)!.baseSeq - first.baseSeq;
+  // Records below a stored trim point were counted as trimmed when the point was stored.
+  const nextBase = segments.at(1)!.baseSeq;
+  const records = Math.max(0, nextBase - Math.max(first.baseSeq, state.trimmedBefore));
   for (const file of [indexFileName(first.baseSeq), segmentFileName(first.baseSeq)]) {
     try {
       await host.fs.unlink(join(state.dir, file));

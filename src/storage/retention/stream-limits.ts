@@ -48,31 +48,40 @@ export const LIMIT_SEGMENTS = 8;
 export function resolveLimits(
   input: unknown,
   context: Record<string, unknown> = {},
+  /** Where the limits were given, for messages (`streamLimits` in the server's config). */
+  path = "limits",
 ): ResolvedLimits {
   if (input === undefined) return NO_LIMITS;
-  if (typeof input !== "object" || input === null) {
-    throw new InvalidArgumentError("limits must be an object", context);
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new InvalidArgumentError(`${path} must be an object`, { ...context, option: path });
   }
   const limits = input as Record<string, unknown>;
   for (const key of Object.keys(limits)) {
-    if (!["bytesMax", "recordsMax", "ageMsMax", "discard"].includes(key)) {
-      throw new InvalidArgumentError(`unknown limit ${JSON.stringify(key)}`, context);
+    if (!(LIMIT_KEYS as readonly string[]).includes(key)) {
+      const near = LIMIT_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
+      throw new InvalidArgumentError(
+        `unknown limit ${path}.${key}${near === undefined ? "" : ` (did you mean ${near}?)`}; ` +
+          `limits are ${LIMIT_KEYS.join(", ")}`,
+        { ...context, option: `${path}.${key}` },
+      );
     }
   }
   const discard = limits["discard"] ?? "old";
   if (discard !== "old" && discard !== "new") {
     throw new InvalidArgumentError(
-      `discard must be 'old' or 'new', got ${JSON.stringify(discard)}`,
-      context,
+      `${path}.discard must be 'old' or 'new', got ${JSON.stringify(discard)}`,
+      { ...context, option: `${path}.discard` },
     );
   }
   return {
-    bytesMax: positive("bytesMax", limits["bytesMax"], STREAM_SEGMENT_BYTES_MIN, context),
-    recordsMax: positive("recordsMax", limits["recordsMax"], 1, context),
-    ageMsMax: positive("ageMsMax", limits["ageMsMax"], 1, context),
+    bytesMax: positive(path, "bytesMax", limits["bytesMax"], STREAM_SEGMENT_BYTES_MIN, context),
+    recordsMax: positive(path, "recordsMax", limits["recordsMax"], 1, context),
+    ageMsMax: positive(path, "ageMsMax", limits["ageMsMax"], 1, context),
     discard,
   };
 }
+
+const LIMIT_KEYS = ["bytesMax", "recordsMax", "ageMsMax", "discard"] as const;
 
 export function validateRetention(
   input: unknown,
@@ -116,6 +125,7 @@ export function segmentTargets(limits: ResolvedLimits, segmentBytesMax: number):
 }
 
 function positive(
+  path: string,
   name: string,
   value: unknown,
   min: number,
@@ -124,11 +134,8 @@ function positive(
   if (value === undefined) return Number.POSITIVE_INFINITY;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(
-      `limits.${name} must be an integer of at least ${min}, got ${String(value)}`,
-      {
-        ...context,
-        limit: name,
-      },
+      `${path}.${name} must be an integer of at least ${min}, got ${JSON.stringify(value)}`,
+      { ...context, limit: name, option: `${path}.${name}` },
     );
   }
   return value;

@@ -113,6 +113,7 @@ export async function openStreamDir(
   }
   const recovered = await recoverStream({
     durableEnd: known?.durableEnd,
+    logRead: known !== undefined,
     fs,
     dir,
     name: descriptor.name,

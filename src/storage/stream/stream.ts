@@ -20,6 +20,7 @@ import {
   SEGMENT_HEADER_BYTES,
 } from "../../format/constants.js";
 import { type Payload, payloadByteLength } from "../../format/record.js";
+import { checkKnownKeys } from "../../options-check.js";
 import type { ResolvedOptions } from "../journal/journal-options.js";
 import { type JournalRecord, type ReaderContext, RecordIterator } from "../read/record-reader.js";
 import { cursorExpired } from "../read/segment-cursor.js";
@@ -36,6 +37,8 @@ import type { ConsumerStore } from "./consumer-store.js";
 import type { StreamState } from "./stream-state.js";
 
 const META_BYTES_MAX = 64 * 1024;
+const READ_OPTION_KEYS = ["after", "limit", "fromTime", "toTime"] as const;
+const FOLLOW_OPTION_KEYS = ["after", "signal"] as const;
 
 export interface StreamInfo {
   name: string;
@@ -136,6 +139,7 @@ export class Stream {
    * limits is released (discard 'old'). */
   async configure(config: StreamConfig): Promise<void> {
     const writer = this.writable();
+    checkKnownKeys(config, ["limits", "retention"], "configure() options");
     const limits =
       config.limits === undefined
         ? this.state.limits
@@ -153,6 +157,7 @@ export class Stream {
     if (typeof options !== "object" || options === null) {
       throw new InvalidArgumentError("trim takes { before }", { stream: this.name });
     }
+    checkKnownKeys(options, ["before"], "trim() options");
     await writer.trim(options.before);
   }
 
@@ -250,6 +255,7 @@ export class Stream {
 
   private reader(options: ReadOptions, reuseBuffers: boolean): RecordIterator {
     this.open();
+    checkKnownKeys(options, READ_OPTION_KEYS, "read() options");
     const after = optionalSeq("after", options.after);
     const limit =
       options.limit === undefined
@@ -276,6 +282,7 @@ export class Stream {
    */
   follow(options: FollowOptions = {}): AsyncIterableIterator<JournalRecord> {
     this.open();
+    checkKnownKeys(options, FOLLOW_OPTION_KEYS, "follow() options");
     const after = optionalSeq("after", options.after);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw new InvalidArgumentError("signal must be an AbortSignal", { stream: this.name });

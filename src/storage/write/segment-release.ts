@@ -46,7 +46,9 @@ export class SegmentRelease {
     if (this.host.options.durability !== "none") await this.host.fs.syncDir(state.dir);
     if (before <= segments.first.baseSeq) return;
     // The point falls inside the first segment left: store it, so records below stay released.
+    const hidden = before - Math.max(segments.first.baseSeq, state.trimmedBefore);
     await this.storeDescriptor({ trimmedBefore: before }, "store the trim point");
+    this.host.counters.trimmedWithinSegment(hidden);
   }
 
   /** Releases whatever retention allows, oldest segment first (see retention.ts). */

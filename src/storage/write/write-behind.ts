@@ -122,6 +122,7 @@ export function overlay(fs: FileSystem, pending: PendingWrites): FileSystem {
     readdir: (path) => fs.readdir(path),
     mkdir: (path) => fs.mkdir(path),
     rename: (from, to) => fs.rename(from, to),
+    link: (existing, newPath) => fs.link(existing, newPath),
     unlink: (path) => fs.unlink(path),
     rmdir: (path) => fs.rmdir(path),
     stat: async (path): Promise<FileStat> => {

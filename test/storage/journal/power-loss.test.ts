@@ -9,6 +9,9 @@ const SEGMENT_BYTES_MAX = 4096;
 /** Each crash of the 'batch' case comes after at least this many acknowledged appends (it
  * comes 200 or more disk operations after the open; the seeds are fixed). */
 const ACKS_PER_CRASH_MIN = 50;
+/** A bound against a hang, not a time target: on the shared 2-core machine under load, one of
+ * these would take 6 to 9 minutes (15 of the 300 seeds took 25 to 34 s); the seeds are fixed. */
+const HANG_TIMEOUT_MS = 900_000;
 
 /**
  * Whether an error is what the simulated power loss throws (sim-disk.ts: EIO "simulated power
@@ -74,6 +77,7 @@ async function workload(
   try {
     journal = await Journal.open("/j", {
       fs: disk.fs(),
+      bootId: disk.bootId,
       durability,
       segmentBytesMax: SEGMENT_BYTES_MAX,
       syncIntervalMs: 1,
@@ -133,6 +137,7 @@ async function verify(
   const problems: string[] = [];
   const journal = await Journal.open("/j", {
     fs: disk.fs(),
+    bootId: disk.bootId,
     durability,
     segmentBytesMax: SEGMENT_BYTES_MAX,
   });
@@ -205,45 +210,53 @@ async function verify(
 }
 
 describe("power loss on a simulated disk that drops or tears every unsynced write", () => {
-  it("keeps every acknowledged append under 'always', over 300 seeds and three crashes each", async () => {
-    let acknowledged = 0;
-    for (let seed = 1; seed <= 300; seed++) {
-      let disk = new SimDisk(rng(seed));
-      const outcome = newOutcome();
-      for (let round = 0; round < 3; round++) {
-        await workload(disk, seed * 31 + round, "always", outcome, round);
-        for (const acked of outcome.acked.values()) acknowledged += acked.size;
-        disk = disk.afterCrash(seed * 7 + round);
-        const problems = await verify(disk, "always", outcome, true);
-        expect(problems, `seed ${seed}, round ${round}`).toEqual([]);
+  it(
+    "keeps every acknowledged append under 'always', over 300 seeds and three crashes each",
+    async () => {
+      let acknowledged = 0;
+      for (let seed = 1; seed <= 300; seed++) {
+        let disk = new SimDisk(rng(seed));
+        const outcome = newOutcome();
+        for (let round = 0; round < 3; round++) {
+          await workload(disk, seed * 31 + round, "always", outcome, round);
+          for (const acked of outcome.acked.values()) acknowledged += acked.size;
+          disk = disk.afterCrash(seed * 7 + round);
+          const problems = await verify(disk, "always", outcome, true);
+          expect(problems, `seed ${seed}, round ${round}`).toEqual([]);
+        }
       }
-    }
-    expect(acknowledged).toBeGreaterThan(3000);
-  }, 300_000);
+      expect(acknowledged).toBeGreaterThan(3000);
+    },
+    HANG_TIMEOUT_MS,
+  );
 
-  it("keeps exactly a prefix of the appends made under 'batch', over 150 seeds", async () => {
-    // Under 'batch' an append is acknowledged before its sync, so a crash may take acknowledged
-    // appends with it; but what is left must be the appends in order, whole batches, exact.
-    // Each crash comes after the open, so each has appends to lose ('always' above covers
-    // crashes while opening).
-    let acknowledged = 0;
-    for (let seed = 1; seed <= 150; seed++) {
-      let disk = new SimDisk(rng(seed));
-      const outcome = newOutcome();
-      for (let round = 0; round < 2; round++) {
-        const acks = await workload(disk, seed * 13 + round, "batch", outcome, round, "appends");
-        expect(
-          acks,
-          `appends acknowledged before crash ${round} of seed ${seed}`,
-        ).toBeGreaterThanOrEqual(ACKS_PER_CRASH_MIN);
-        acknowledged += acks;
-        disk = disk.afterCrash(seed * 5 + round);
-        const problems = await verify(disk, "batch", outcome, false);
-        expect(problems, `seed ${seed}, round ${round}`).toEqual([]);
+  it(
+    "keeps exactly a prefix of the appends made under 'batch', over 150 seeds",
+    async () => {
+      // Under 'batch' an append is acknowledged before its sync, so a crash may take acknowledged
+      // appends with it; but what is left must be the appends in order, whole batches, exact.
+      // Each crash comes after the open, so each has appends to lose ('always' above covers
+      // crashes while opening).
+      let acknowledged = 0;
+      for (let seed = 1; seed <= 150; seed++) {
+        let disk = new SimDisk(rng(seed));
+        const outcome = newOutcome();
+        for (let round = 0; round < 2; round++) {
+          const acks = await workload(disk, seed * 13 + round, "batch", outcome, round, "appends");
+          expect(
+            acks,
+            `appends acknowledged before crash ${round} of seed ${seed}`,
+          ).toBeGreaterThanOrEqual(ACKS_PER_CRASH_MIN);
+          acknowledged += acks;
+          disk = disk.afterCrash(seed * 5 + round);
+          const problems = await verify(disk, "batch", outcome, false);
+          expect(problems, `seed ${seed}, round ${round}`).toEqual([]);
+        }
       }
-    }
-    expect(acknowledged).toBeGreaterThan(150 * 2 * 100);
-  }, 300_000);
+      expect(acknowledged).toBeGreaterThan(150 * 2 * 100);
+    },
+    HANG_TIMEOUT_MS,
+  );
 });
 
 /** An id starting with `prefix` whose payload fits a 4 KiB segment. */
@@ -266,107 +279,121 @@ async function segmentFiles(disk: SimDisk, name: string) {
 }
 
 describe("power loss during retention, trim and delete", () => {
-  it("never leaves a gap, a foreign record, an undone trim or a deleted stream back, and finishes the release a crash cut short, over 150 seeds", async () => {
-    const RING_RECORDS_MAX = 60;
-    let released = 0;
-    for (let seed = 1; seed <= 150; seed++) {
-      const random = rng(seed * 97);
-      const disk = new SimDisk(rng(seed));
-      disk.crashAfterOps(200 + Math.floor(random() * 3000));
-      const acked = new Map<string, Map<number, string>>();
-      const trimmedTo = new Map<string, number>();
-      const deleted = new Set<string>();
-      let journal: Journal | undefined;
-      try {
-        journal = await Journal.open("/j", { fs: disk.fs(), segmentBytesMax: SEGMENT_BYTES_MAX });
-      } catch (err) {
-        if (!isPowerLoss(disk, err)) throw err;
-      }
-      const names = ["ring", "trimmed", "doomed"];
-      const workers = names.map(async (name, w) => {
-        if (journal === undefined) return;
-        const stream = await journal.stream(
-          name,
-          name === "ring" ? { limits: { recordsMax: RING_RECORDS_MAX } } : {},
-        );
-        for (let n = 0; !disk.crashed; n++) {
-          const ids = [fittingId(`${name}.${w}.${n}.0`), fittingId(`${name}.${w}.${n}.1`)];
-          const seqs = await stream.appendMany(ids.map((id) => Buffer.from(payloadFor(id))));
-          const map = acked.get(name) ?? new Map<number, string>();
-          acked.set(name, map);
-          for (const [i, seq] of seqs.entries()) map.set(seq, ids[i]!);
-          if (name === "trimmed" && n % 15 === 14) {
-            const before = stream.info().lastSeq - 10;
-            await stream.trim({ before });
-            trimmedTo.set(name, before);
+  it(
+    "never leaves a gap, a foreign record, an undone trim or a deleted stream back, and finishes the release a crash cut short, over 150 seeds",
+    async () => {
+      const RING_RECORDS_MAX = 60;
+      let released = 0;
+      for (let seed = 1; seed <= 150; seed++) {
+        const random = rng(seed * 97);
+        const disk = new SimDisk(rng(seed));
+        disk.crashAfterOps(200 + Math.floor(random() * 3000));
+        const acked = new Map<string, Map<number, string>>();
+        const trimmedTo = new Map<string, number>();
+        const deleted = new Set<string>();
+        let journal: Journal | undefined;
+        try {
+          journal = await Journal.open("/j", {
+            fs: disk.fs(),
+            bootId: disk.bootId,
+            segmentBytesMax: SEGMENT_BYTES_MAX,
+          });
+        } catch (err) {
+          if (!isPowerLoss(disk, err)) throw err;
+        }
+        const names = ["ring", "trimmed", "doomed"];
+        const workers = names.map(async (name, w) => {
+          if (journal === undefined) return;
+          const stream = await journal.stream(
+            name,
+            name === "ring" ? { limits: { recordsMax: RING_RECORDS_MAX } } : {},
+          );
+          for (let n = 0; !disk.crashed; n++) {
+            const ids = [fittingId(`${name}.${w}.${n}.0`), fittingId(`${name}.${w}.${n}.1`)];
+            const seqs = await stream.appendMany(ids.map((id) => Buffer.from(payloadFor(id))));
+            const map = acked.get(name) ?? new Map<number, string>();
+            acked.set(name, map);
+            for (const [i, seq] of seqs.entries()) map.set(seq, ids[i]!);
+            if (name === "trimmed" && n % 15 === 14) {
+              const before = stream.info().lastSeq - 10;
+              await stream.trim({ before });
+              trimmedTo.set(name, before);
+            }
+            if (name === "doomed" && n === 40) {
+              await journal.deleteStream(name);
+              deleted.add(name);
+              return;
+            }
           }
-          if (name === "doomed" && n === 40) {
-            await journal.deleteStream(name);
-            deleted.add(name);
-            return;
+        });
+        // Every worker stops for the power loss and nothing else (a refused append or a bug in
+        // retention would otherwise pass for one).
+        for (const result of await Promise.allSettled(workers))
+          if (result.status === "rejected" && !isPowerLoss(disk, result.reason))
+            throw result.reason;
+        expect(disk.crashed, `seed ${seed}: the power went out`).toBe(true);
+        await journal?.close().catch(() => undefined); // the dead process's timers stop
+
+        const rebooted = disk.afterCrash(seed * 13);
+        const reopened = await Journal.open("/j", {
+          fs: rebooted.fs(),
+          bootId: rebooted.bootId,
+          segmentBytesMax: SEGMENT_BYTES_MAX,
+        });
+        await reopened.runMaintenance(); // retention finishes what the crash cut short
+        const problems: string[] = [];
+        for (const name of deleted)
+          if (reopened.list().includes(name)) problems.push(`${name} came back after its delete`);
+        for (const name of reopened.list()) {
+          const stream = await reopened.stream(name);
+          const { firstSeq, lastSeq } = stream.info();
+          if ((trimmedTo.get(name) ?? 0) > firstSeq)
+            problems.push(`${name}: trim to ${trimmedTo.get(name)} undone (firstSeq ${firstSeq})`);
+          const mine = acked.get(name) ?? new Map<number, string>();
+          for (const seq of mine.keys())
+            if (seq > lastSeq) problems.push(`${name}: acknowledged seq ${seq} lost`);
+          let expected = firstSeq;
+          for await (const record of stream.read()) {
+            if (record.seq !== expected)
+              problems.push(`${name}: seq ${record.seq} where ${expected} was expected`);
+            expected = record.seq + 1;
+            const id = idOf(record.payload);
+            if (id === undefined || !id.startsWith(`${name}.`))
+              problems.push(`${name}: record ${record.seq} is not this stream's`);
+            if (mine.has(record.seq) && mine.get(record.seq) !== id)
+              problems.push(`${name}: record ${record.seq} changed`);
+          }
+
+          // What retention released, file by file: no segment lies wholly below firstSeq (an
+          // interrupted trim or release is finished), and no index outlives its segment.
+          const { segments, indexes } = await segmentFiles(rebooted, name);
+          if (segments.length > 1 && segments[1]! <= firstSeq)
+            problems.push(`${name}: segment ${segments[0]} is wholly below firstSeq ${firstSeq}`);
+          if (segments[0]! > firstSeq)
+            problems.push(
+              `${name}: firstSeq ${firstSeq} is below the first segment ${segments[0]}`,
+            );
+          for (const base of indexes)
+            if (!segments.includes(base)) problems.push(`${name}: index ${base} has no segment`);
+          if (name === "ring") {
+            // Holds its limit's worth (once it has had that much), and no segment more than that
+            // needs: without its first segment it would be under the limit.
+            const held = lastSeq - firstSeq + 1;
+            if (held < Math.min(RING_RECORDS_MAX, lastSeq))
+              problems.push(`ring: holds ${held} records, under its limit`);
+            if (segments.length > 1 && lastSeq - segments[1]! + 1 >= RING_RECORDS_MAX)
+              problems.push(
+                `ring: segment ${segments[0]} should have been released (${held} held)`,
+              );
+            if (firstSeq > 1) released++;
           }
         }
-      });
-      // Every worker stops for the power loss and nothing else (a refused append or a bug in
-      // retention would otherwise pass for one).
-      for (const result of await Promise.allSettled(workers))
-        if (result.status === "rejected" && !isPowerLoss(disk, result.reason)) throw result.reason;
-      expect(disk.crashed, `seed ${seed}: the power went out`).toBe(true);
-      await journal?.close().catch(() => undefined); // the dead process's timers stop
-
-      const rebooted = disk.afterCrash(seed * 13);
-      const reopened = await Journal.open("/j", {
-        fs: rebooted.fs(),
-        segmentBytesMax: SEGMENT_BYTES_MAX,
-      });
-      await reopened.runMaintenance(); // retention finishes what the crash cut short
-      const problems: string[] = [];
-      for (const name of deleted)
-        if (reopened.list().includes(name)) problems.push(`${name} came back after its delete`);
-      for (const name of reopened.list()) {
-        const stream = await reopened.stream(name);
-        const { firstSeq, lastSeq } = stream.info();
-        if ((trimmedTo.get(name) ?? 0) > firstSeq)
-          problems.push(`${name}: trim to ${trimmedTo.get(name)} undone (firstSeq ${firstSeq})`);
-        const mine = acked.get(name) ?? new Map<number, string>();
-        for (const seq of mine.keys())
-          if (seq > lastSeq) problems.push(`${name}: acknowledged seq ${seq} lost`);
-        let expected = firstSeq;
-        for await (const record of stream.read()) {
-          if (record.seq !== expected)
-            problems.push(`${name}: seq ${record.seq} where ${expected} was expected`);
-          expected = record.seq + 1;
-          const id = idOf(record.payload);
-          if (id === undefined || !id.startsWith(`${name}.`))
-            problems.push(`${name}: record ${record.seq} is not this stream's`);
-          if (mine.has(record.seq) && mine.get(record.seq) !== id)
-            problems.push(`${name}: record ${record.seq} changed`);
-        }
-
-        // What retention released, file by file: no segment lies wholly below firstSeq (an
-        // interrupted trim or release is finished), and no index outlives its segment.
-        const { segments, indexes } = await segmentFiles(rebooted, name);
-        if (segments.length > 1 && segments[1]! <= firstSeq)
-          problems.push(`${name}: segment ${segments[0]} is wholly below firstSeq ${firstSeq}`);
-        if (segments[0]! > firstSeq)
-          problems.push(`${name}: firstSeq ${firstSeq} is below the first segment ${segments[0]}`);
-        for (const base of indexes)
-          if (!segments.includes(base)) problems.push(`${name}: index ${base} has no segment`);
-        if (name === "ring") {
-          // Holds its limit's worth (once it has had that much), and no segment more than that
-          // needs: without its first segment it would be under the limit.
-          const held = lastSeq - firstSeq + 1;
-          if (held < Math.min(RING_RECORDS_MAX, lastSeq))
-            problems.push(`ring: holds ${held} records, under its limit`);
-          if (segments.length > 1 && lastSeq - segments[1]! + 1 >= RING_RECORDS_MAX)
-            problems.push(`ring: segment ${segments[0]} should have been released (${held} held)`);
-          if (firstSeq > 1) released++;
-        }
+        await reopened.close();
+        expect(problems, `seed ${seed}`).toEqual([]);
       }
-      await reopened.close();
-      expect(problems, `seed ${seed}`).toEqual([]);
-    }
-    // The ring outgrew its limit before most crashes, so retention was exercised.
-    expect(released).toBeGreaterThan(100);
-  }, 300_000);
+      // The ring outgrew its limit before most crashes, so retention was exercised.
+      expect(released).toBeGreaterThan(100);
+    },
+    HANG_TIMEOUT_MS,
+  );
 });

@@ -15,19 +15,23 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { decodeCheckpoint } from "../../../src/format/checkpoint.js";
 import {
   LOG_HEADER_BYTES,
   LOG_RECORD_HEADER_BYTES,
   SEGMENT_HEADER_BYTES,
 } from "../../../src/format/constants.js";
 import { Journal, type JournalOptions, type RecoveryEvent } from "../../../src/index.js";
-import { NodeFileSystem } from "../../../src/storage/index.js";
 import { streamIdentity } from "../../../src/storage/stream/stream-name.js";
 import { tempDir } from "../../support/tmp-dir.js";
 
-/** No writer lock (`fs` given), so a copy taken while open can be opened by this process. */
+/**
+ * Each open is as if after a reboot (a boot id of its own): the copy of a journal taken while it
+ * is open holds this process's writer lock, which a reboot makes a dead holder's (§8).
+ */
+let boots = 0;
 const options = (extra: JournalOptions = {}): JournalOptions => ({
-  fs: new NodeFileSystem(),
+  bootId: `log-recovery-boot-${++boots}`,
   ...extra,
 });
 
@@ -135,6 +139,45 @@ describe("recovery: the commit log", () => {
     expect(kinds(reopened.recovery)).toEqual(["torn-tail"]);
     expect(reopened.recovery[0]!.path).toMatch(/quarantine/);
     expect(await texts(reopened, "s")).toEqual(numbered("r", 4));
+    await reopened.close();
+  });
+
+  it("row 29: with none of the stream's records left in the log, damage past its checkpoint is a torn tail", async () => {
+    // The stream's early appends left the log at a §14.4 checkpoint (its segment synced, then
+    // its §7 checkpoint written); its late appends reached the segment, but their log records
+    // were lost with the log's tail: they were never acknowledged, and a power loss kept a
+    // later one of them but not an earlier one.
+    const dir = tempDir();
+    const journal = await Journal.open(dir, options({ logFileBytesMax: 64 * 1024 }));
+    const stream = await journal.stream("s");
+    for (const text of numbered("early", 10)) await stream.append(text);
+    const filler = await journal.stream("filler");
+    const firstLog = logFiles(dir)[0]!;
+    for (let i = 0; i < 200 && logFiles(dir).includes(firstLog); i++) {
+      await filler.append("f".repeat(1000));
+      await journal.runMaintenance();
+    }
+    expect(logFiles(dir)).not.toContain(firstLog); // checkpointed: the early records left the log
+    const segment = segmentOf(dir, "s");
+    const checkpointEnd = () =>
+      decodeCheckpoint(
+        readFileSync(join(dir, "streams", streamIdentity("s").dirName, "checkpoint")),
+      )?.endOffset;
+    for (let i = 0; i < 1000 && checkpointEnd() !== statSync(segment).size; i++) {
+      await journal.runMaintenance(); // the checkpoint follows the segment's sync
+    }
+    expect(checkpointEnd()).toBe(statSync(segment).size);
+    for (const text of numbered("late", 3)) await stream.append(text);
+    const copy = crashCopy(dir);
+    await journal.close();
+    for (const file of logFiles(copy)) truncateSync(file, LOG_HEADER_BYTES);
+    const bytes = readFileSync(segmentOf(copy, "s"));
+    const late1 = bytes.indexOf("late1");
+    bytes.fill(0, late1 - 28, late1 + 5);
+    writeFileSync(segmentOf(copy, "s"), bytes);
+    const reopened = await Journal.open(copy, options());
+    expect(kinds(reopened.recovery)).toEqual(["torn-tail"]);
+    expect(await texts(reopened, "s")).toEqual(numbered("early", 10));
     await reopened.close();
   });
 

@@ -123,6 +123,7 @@ describe("free disk space", () => {
     disk.capacityBytes = 4 * 1024 * 1024;
     const journal = await Journal.open("/j", {
       fs: disk.fs(),
+      bootId: disk.bootId,
       limits: { diskFreeBytesMin: 2 * 1024 * 1024, diskCheckIntervalMs: 50 },
     });
     const stream = await journal.stream("s");
@@ -150,7 +151,11 @@ describe("free disk space", () => {
   it("turns ENOSPC from the file system into DISK_FULL, keeps the journal consistent, and loses nothing", async () => {
     const disk = new SimDisk(rng(2));
     disk.capacityBytes = 256 * 1024;
-    const journal = await Journal.open("/j", { fs: disk.fs(), limits: { diskFreeBytesMin: 0 } });
+    const journal = await Journal.open("/j", {
+      fs: disk.fs(),
+      bootId: disk.bootId,
+      limits: { diskFreeBytesMin: 0 },
+    });
     const stream = await journal.stream("s");
     const acked: string[] = [];
     let failure: unknown;
@@ -166,7 +171,7 @@ describe("free disk space", () => {
     disk.capacityBytes = 1024 * 1024;
     await stream.append("after the disk was freed");
     await journal.close();
-    const reopened = await Journal.open("/j", { fs: disk.fs() });
+    const reopened = await Journal.open("/j", { fs: disk.fs(), bootId: disk.bootId });
     const records: string[] = [];
     for await (const record of (await reopened.stream("s")).read({ after: 0 }))
       records.push(Buffer.from(record.payload).toString());

@@ -20,6 +20,7 @@ type Acked = Map<string, Map<number, string>>;
 async function open(disk: SimDisk, durability: Durability): Promise<Journal> {
   return Journal.open("/j", {
     fs: disk.fs(),
+    bootId: disk.bootId,
     durability,
     segmentBytesMax: 256 * 1024,
     logFileBytesMax: LOG_FILE_BYTES_MAX,

@@ -1,0 +1,134 @@
+/**
+ * The server's options checked to the leaves before anything is opened: an unknown key or a bad
+ * value anywhere (limits, outboxes, mirrors, tokens) stops `startServer` at once with the key's
+ * path. Without this a typo in `streamLimits` would start fine and then answer every PUT 400,
+ * blaming the client for the server's configuration, and a typo in an outbox would be ignored.
+ */
+import { InvalidArgumentError } from "../errors.js";
+import { checkKnownKeys, optionsObject } from "../options-check.js";
+import { resolveJournalLimits, resolveLimits } from "../storage/index.js";
+
+/** Every key of `ServerOptions` (server.ts); a test checks the two lists agree. */
+export const SERVER_OPTION_KEYS = [
+  "dir",
+  "host",
+  "port",
+  "durability",
+  "segmentBytesMax",
+  "journalLimits",
+  "streamLimits",
+  "auth",
+  "longPollTimeoutMs",
+  "sseLifetimeMs",
+  "bodyBytesMax",
+  "readBytesMax",
+  "catchUpBytesMax",
+  "liveConnectionsMax",
+  "headersTimeoutMs",
+  "requestTimeoutMs",
+  "shutdownGraceMs",
+  "logger",
+  "outboxes",
+  "mirrors",
+  "fileMode",
+  "dirMode",
+] as const;
+
+const OUTBOX_KEYS = [
+  "kind",
+  "baseUrl",
+  "token",
+  "timeoutMs",
+  "concurrency",
+  "attemptsMax",
+  "ageMsMax",
+  "conflictStatuses",
+] as const;
+const MIRROR_KEYS = ["stream", "baseUrl", "target", "token"] as const;
+const PORT_MAX = 65_535;
+
+/** Throws an INVALID_ARGUMENT naming the first option that is unknown or malformed. */
+export function checkServerOptions(options: object): void {
+  const all = checkKnownKeys(options, SERVER_OPTION_KEYS, "");
+  if (typeof all["dir"] !== "string" || all["dir"].length === 0) {
+    fail("dir", "must be a directory path");
+  }
+  if (all["host"] !== undefined && (typeof all["host"] !== "string" || all["host"] === "")) {
+    fail("host", "must be a host name or address");
+  }
+  if (all["port"] !== undefined) integer("port", all["port"], 0, PORT_MAX);
+  for (const key of ["segmentBytesMax", "fileMode", "dirMode"] as const) {
+    if (all[key] !== undefined) integer(key, all[key], 0, Number.MAX_SAFE_INTEGER);
+  }
+  for (const key of [
+    "longPollTimeoutMs",
+    "sseLifetimeMs",
+    "bodyBytesMax",
+    "readBytesMax",
+    "catchUpBytesMax",
+    "liveConnectionsMax",
+    "headersTimeoutMs",
+    "requestTimeoutMs",
+    "shutdownGraceMs",
+  ] as const) {
+    if (all[key] !== undefined) integer(key, all[key], 1, Number.MAX_SAFE_INTEGER);
+  }
+  resolveLimits(all["streamLimits"], {}, "streamLimits");
+  if (all["journalLimits"] !== undefined)
+    resolveJournalLimits(all["journalLimits"], "journalLimits");
+  for (const [name, config] of Object.entries(optionsObject(all["outboxes"], "outboxes"))) {
+    checkOutbox(`outboxes.${name}`, config);
+  }
+  const mirrors = all["mirrors"];
+  if (mirrors !== undefined && !Array.isArray(mirrors)) {
+    fail("mirrors", "must be a list of { stream, baseUrl, target, token? }");
+  }
+  for (const [i, config] of (mirrors ?? []).entries()) {
+    const path = `mirrors[${i}]`;
+    const mirror = checkKnownKeys(config, MIRROR_KEYS, path);
+    for (const key of ["stream", "baseUrl", "target"] as const) {
+      if (typeof mirror[key] !== "string" || mirror[key] === "")
+        fail(`${path}.${key}`, "is required");
+    }
+    if (mirror["token"] !== undefined) text(`${path}.token`, mirror["token"]);
+  }
+}
+
+function checkOutbox(path: string, config: unknown): void {
+  const outbox = checkKnownKeys(config, OUTBOX_KEYS, path);
+  const kind = outbox["kind"];
+  if (kind !== undefined && kind !== "http" && kind !== "durable-streams") {
+    fail(`${path}.kind`, `must be 'http' or 'durable-streams', got ${JSON.stringify(kind)}`);
+  }
+  if (typeof outbox["baseUrl"] !== "string" || outbox["baseUrl"] === "") {
+    fail(`${path}.baseUrl`, "is required (the upstream's http(s) URL)");
+  }
+  if (outbox["token"] !== undefined) text(`${path}.token`, outbox["token"]);
+  for (const key of ["timeoutMs", "concurrency", "attemptsMax", "ageMsMax"] as const) {
+    if (outbox[key] !== undefined)
+      integer(`${path}.${key}`, outbox[key], 1, Number.MAX_SAFE_INTEGER);
+  }
+  const statuses = outbox["conflictStatuses"];
+  if (statuses !== undefined) {
+    if (!Array.isArray(statuses) || statuses.length === 0) {
+      fail(`${path}.conflictStatuses`, "must be a list of 4xx statuses");
+    }
+    for (const [i, status] of statuses.entries())
+      integer(`${path}.conflictStatuses[${i}]`, status, 400, 499);
+  }
+}
+
+function integer(path: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    fail(path, `must be an integer ${range}, got ${JSON.stringify(value)}`);
+  }
+}
+
+function text(path: string, value: unknown): void {
+  if (typeof value !== "string" || value === "") fail(path, "must be a non-empty string");
+}
+
+function fail(path: string, problem: string): never {
+  throw new InvalidArgumentError(`${path} ${problem}`, { option: path });
+}
