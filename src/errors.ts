@@ -33,11 +33,15 @@ export const ERROR_CODES = [
   // The Durable Streams protocol (server): requests.
   "INVALID_REQUEST",
   "INVALID_JSON",
+  "JSON_TOO_DEEP",
   "EMPTY_BODY",
   "EMPTY_JSON_ARRAY",
   "INCOMPLETE_BODY",
   "BODY_TOO_LARGE",
+  "HEADERS_TOO_LARGE",
+  "REQUEST_TIMEOUT",
   "MISSING_OFFSET",
+  "OFFSET_PAST_TAIL",
   "MISSING_CONTENT_TYPE",
   "INVALID_LIVE",
   "INVALID_FORK",
@@ -73,6 +77,7 @@ export const ERROR_CODES = [
   // … the server itself.
   "TOO_MANY_LIVE_READERS",
   "SHUTTING_DOWN",
+  "SERVER_BUSY",
   "INTERNAL",
 ] as const;
 

@@ -170,8 +170,8 @@ export class Metrics {
     });
   }
 
-  appended(bytes: number, ms: number): void {
-    this.appends.inc();
+  appended(bytes: number, ms: number, messages = 1): void {
+    this.appends.inc(messages);
     this.appendBytes.inc(bytes);
     this.appendSeconds.observe(ms / 1000);
   }

@@ -15,6 +15,9 @@ import type { Durability, JournalLimits, StreamLimits } from "../storage/index.j
 import { Journal } from "../storage/index.js";
 import type { ServerContext, ServerLimits } from "./context.js";
 import { type AuthConfig, Authorizer } from "./http/auth.js";
+import { BodyBudget } from "./http/body-budget.js";
+import { BodyReader } from "./http/body-reader.js";
+import { answerClientError, refuseConnect } from "./http/client-errors.js";
 import { createHandler } from "./http/handler.js";
 import { ReadAhead } from "./live/read-ahead.js";
 import { Metrics } from "./metrics.js";
@@ -46,6 +49,14 @@ export interface ServerOptions {
   longPollTimeoutMs?: number;
   sseLifetimeMs?: number;
   bodyBytesMax?: number;
+  /**
+   * Request-body bytes held at once across all requests, JSON decoding included (past it,
+   * requests wait up to `bodyBudgetWaitMs`, then get 503 with Retry-After).
+   */
+  bodyBytesInFlightMax?: number;
+  bodyBudgetWaitMs?: number;
+  /** A request body that sends nothing for this long is answered 408. */
+  bodyIdleTimeoutMs?: number;
   readBytesMax?: number;
   liveConnectionsMax?: number;
   /** Time allowed for a request's headers, and for a whole request (slow clients). */
@@ -76,6 +87,9 @@ export const SERVER_DEFAULTS = {
   longPollTimeoutMs: 20_000,
   sseLifetimeMs: 60_000,
   bodyBytesMax: 16 * 1024 * 1024,
+  bodyBytesInFlightMax: 64 * 1024 * 1024,
+  bodyBudgetWaitMs: 5000,
+  bodyIdleTimeoutMs: 10_000,
   readBytesMax: 4 * 1024 * 1024,
   liveConnectionsMax: 10_000,
   headersTimeoutMs: 10_000,
@@ -90,6 +104,8 @@ const READ_AHEAD_LIFETIME_MS = 5000;
 /** Memory for the newest messages of streams with live readers, across streams. */
 const RECENT_BYTES_MAX = 32 * 1024 * 1024;
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+/** JSON message bounds are 32-bit byte offsets (json-splitter.ts); bodies stay well below. */
+const BODY_BYTES_MAX_LIMIT = 2 ** 31;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const host = options.host ?? SERVER_DEFAULTS.host;
@@ -108,13 +124,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       "sseLifetimeMs",
       options.sseLifetimeMs ?? SERVER_DEFAULTS.sseLifetimeMs,
     ),
-    bodyBytesMax: positive("bodyBytesMax", options.bodyBytesMax ?? SERVER_DEFAULTS.bodyBytesMax),
+    bodyBytesMax: positive(
+      "bodyBytesMax",
+      options.bodyBytesMax ?? SERVER_DEFAULTS.bodyBytesMax,
+      BODY_BYTES_MAX_LIMIT,
+    ),
     readBytesMax: positive("readBytesMax", options.readBytesMax ?? SERVER_DEFAULTS.readBytesMax),
     liveConnectionsMax: positive(
       "liveConnectionsMax",
       options.liveConnectionsMax ?? SERVER_DEFAULTS.liveConnectionsMax,
     ),
   };
+  const bodies = new BodyReader(
+    new BodyBudget(
+      positive(
+        "bodyBytesInFlightMax",
+        options.bodyBytesInFlightMax ?? SERVER_DEFAULTS.bodyBytesInFlightMax,
+      ),
+      positive("bodyBudgetWaitMs", options.bodyBudgetWaitMs ?? SERVER_DEFAULTS.bodyBudgetWaitMs),
+    ),
+    positive("bodyIdleTimeoutMs", options.bodyIdleTimeoutMs ?? SERVER_DEFAULTS.bodyIdleTimeoutMs),
+  );
   const logger = options.logger ?? pino({ name: "tidemark" });
   const journal = await Journal.open(options.dir, {
     durability: options.durability ?? "always",
@@ -185,6 +215,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       readAhead: new ReadAhead(registry, READ_AHEAD_CHUNKS_MAX, READ_AHEAD_LIFETIME_MS),
       served,
       recentBudget: new RecentBudget(RECENT_BYTES_MAX),
+      bodies,
     };
     const server = createServer(
       {
@@ -205,10 +236,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       inFlight.add(done);
       void done.then(() => inFlight.delete(done));
     });
-    server.on("clientError", (err, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-      else socket.destroy(err);
-    });
+    server.on("clientError", answerClientError);
+    server.on("connect", refuseConnect);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.port ?? SERVER_DEFAULTS.port, host, () => {
@@ -231,6 +260,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       stopping ??= (async () => {
         ctx.shuttingDown = true;
         ctx.readAhead.clear();
+        bodies.stop();
         clearInterval(sweeper);
         subscriptions.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -256,9 +286,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 }
 
-function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
+function positive(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new InvalidArgumentError(
+      `${name} must be an integer from 1 to ${max}, got ${String(value)}`,
+    );
   }
   return value;
 }
