@@ -62,6 +62,8 @@ export interface ServerOptions {
   /** Time allowed for a request's headers, and for a whole request (slow clients). */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open between requests. */
+  keepAliveTimeoutMs?: number;
   /** How long `stop()` lets in-flight requests finish before closing their connections. */
   shutdownGraceMs?: number;
   logger?: Logger;
@@ -94,6 +96,7 @@ export const SERVER_DEFAULTS = {
   liveConnectionsMax: 10_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 5000,
   shutdownGraceMs: 10_000,
 } as const;
 
@@ -217,6 +220,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       recentBudget: new RecentBudget(RECENT_BYTES_MAX),
       bodies,
     };
+    ctx.metrics.watchBodies(() => bodies.budget.bytesUsed);
     const server = createServer(
       {
         headersTimeout: options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs,
@@ -226,7 +230,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           1000,
           options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs,
         ),
-        keepAliveTimeout: 5000,
+        keepAliveTimeout: positive(
+          "keepAliveTimeoutMs",
+          options.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
+        ),
       },
       createHandler(ctx, auth),
     );
