@@ -15,6 +15,8 @@ export interface BodySink {
   write(chunk: Buffer): void;
   /** Memory the sink holds beyond the body's own bytes (charged to the budget with them). */
   readonly extraBytes: number;
+  /** A limit the body is past: the request is refused at once, the rest never read. */
+  readonly refusal: TidemarkError | undefined;
 }
 
 interface ActiveRead {
@@ -78,6 +80,7 @@ export class BodyReader {
         let charge = chunk.byteLength;
         if (sink !== undefined) {
           sink.write(chunk);
+          if (sink.refusal !== undefined) return finish(sink.refusal);
           charge += sink.extraBytes - extra;
           extra = sink.extraBytes;
         }

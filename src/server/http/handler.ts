@@ -199,19 +199,25 @@ function fail(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err
       error.message,
     );
   }
-  // A refused body may still be arriving: stop reading it and close the connection after.
-  if (!req.complete) req.resume();
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  // A refused body may still be arriving: discard what comes, and close the connection after
+  // the answer rather than reading up to bodyBytesMax of it.
+  const unread = !req.complete;
+  if (unread) req.resume();
   const body = JSON.stringify({
     error: { code: error.code, message: error.message, ...error.details },
   });
   send(
     res,
     error.status,
-    { "content-type": "application/json", ...error.headers },
+    {
+      "content-type": "application/json",
+      ...error.headers,
+      ...(unread ? { connection: "close" } : {}),
+    },
     req.method === "HEAD" ? undefined : body,
   );
 }

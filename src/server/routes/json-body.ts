@@ -3,6 +3,7 @@
  * every chunk as the body reader receives it (so a 16 MB body is checked in small steps, never
  * in one long stall), and what it finds is charged to the server's body budget as it is found.
  */
+import type { TidemarkError } from "../../errors.js";
 import type { BodySink } from "../http/body-reader.js";
 import { JsonSplitter, messageViews, splitJson } from "../streams/json-splitter.js";
 
@@ -22,6 +23,16 @@ export class JsonBody implements BodySink {
 
   get extraBytes(): number {
     return this.splitter.count * JSON_MESSAGE_MEMORY_BYTES;
+  }
+
+  /**
+   * Past a limit (too many messages, too deep), nothing that follows can make the body
+   * acceptable: refuse it without reading the rest. A syntax error is kept for its turn
+   * instead, so the answer follows the protocol's order of checks (a closed stream first).
+   */
+  get refusal(): TidemarkError | undefined {
+    const error = this.splitter.error;
+    return error !== undefined && error.code !== "INVALID_JSON" ? error : undefined;
   }
 
   /** The body's messages, each a view of its own bytes; throws what the splitter found. */
