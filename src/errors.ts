@@ -34,11 +34,15 @@ export const ERROR_CODES = [
   // The Durable Streams protocol (server): requests.
   "INVALID_REQUEST",
   "INVALID_JSON",
+  "JSON_TOO_DEEP",
   "EMPTY_BODY",
   "EMPTY_JSON_ARRAY",
   "INCOMPLETE_BODY",
   "BODY_TOO_LARGE",
+  "HEADERS_TOO_LARGE",
+  "REQUEST_TIMEOUT",
   "MISSING_OFFSET",
+  "OFFSET_PAST_TAIL",
   "MISSING_CONTENT_TYPE",
   "INVALID_LIVE",
   "INVALID_FORK",
@@ -75,6 +79,7 @@ export const ERROR_CODES = [
   "TOO_MANY_LIVE_READERS",
   "SHUTTING_DOWN",
   "ADDRESS_IN_USE",
+  "SERVER_BUSY",
   "INTERNAL",
 ] as const;
 

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../logger.js";
+import type { BodyReader } from "./http/body-reader.js";
 import { setCommonHeaders } from "./http/headers.js";
 import type { ReadAhead } from "./live/read-ahead.js";
 import type { Metrics } from "./metrics.js";
@@ -45,6 +46,8 @@ export interface ServerContext {
   served: ServedOutboxes;
   /** Memory shared by the recent-message caches of streams with live readers. */
   recentBudget: RecentBudget;
+  /** Reads request bodies within the server-wide budget for them (body-reader.ts). */
+  bodies: BodyReader;
 }
 
 export function send(

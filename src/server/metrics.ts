@@ -112,6 +112,18 @@ export class Metrics {
 
   private readonly liveConnectionsMax: number;
 
+  /** Request-body memory held against the server's budget (http/body-budget.ts). */
+  watchBodies(bytesHeld: () => number): void {
+    new Gauge({
+      name: "tidemark_request_body_bytes",
+      help: "Bytes of request bodies (and JSON decoding) held against bodyBytesInFlightMax",
+      registers: [this.registry],
+      collect() {
+        this.set(bytesHeld());
+      },
+    });
+  }
+
   /** One gauge per figure of `outbox.stats()` and `mirror.stats()`, labelled by name. */
   private outboxGauges(served: () => { outboxes: OutboxStats[]; mirrors: MirrorStats[] }): void {
     const registers = [this.registry];
@@ -170,8 +182,8 @@ export class Metrics {
     });
   }
 
-  appended(bytes: number, ms: number): void {
-    this.appends.inc();
+  appended(bytes: number, ms: number, messages = 1): void {
+    this.appends.inc(messages);
     this.appendBytes.inc(bytes);
     this.appendSeconds.observe(ms / 1000);
   }

@@ -15,6 +15,9 @@ import type { Durability, JournalLimits, StreamLimits } from "../storage/index.j
 import { Journal } from "../storage/index.js";
 import type { ServerContext, ServerLimits } from "./context.js";
 import { type AuthConfig, Authorizer } from "./http/auth.js";
+import { BodyBudget } from "./http/body-budget.js";
+import { BodyReader } from "./http/body-reader.js";
+import { answerClientError, refuseConnect } from "./http/client-errors.js";
 import { createHandler } from "./http/handler.js";
 import { listen } from "./listen.js";
 import { ReadAhead } from "./live/read-ahead.js";
@@ -48,6 +51,14 @@ export interface ServerOptions {
   longPollTimeoutMs?: number;
   sseLifetimeMs?: number;
   bodyBytesMax?: number;
+  /**
+   * Request-body bytes held at once across all requests, JSON decoding included (past it,
+   * requests wait up to `bodyBudgetWaitMs`, then get 503 with Retry-After).
+   */
+  bodyBytesInFlightMax?: number;
+  bodyBudgetWaitMs?: number;
+  /** A request body that sends nothing for this long is answered 408. */
+  bodyIdleTimeoutMs?: number;
   readBytesMax?: number;
   /** Bound catch-up responses to this many message bytes (default: one response to the tail). */
   catchUpBytesMax?: number;
@@ -55,6 +66,8 @@ export interface ServerOptions {
   /** Time allowed for a request's headers, and for a whole request (slow clients). */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open between requests. */
+  keepAliveTimeoutMs?: number;
   /** How long `stop()` lets in-flight requests finish before closing their connections. */
   shutdownGraceMs?: number;
   logger?: Logger;
@@ -83,10 +96,14 @@ export const SERVER_DEFAULTS = {
   longPollTimeoutMs: 20_000,
   sseLifetimeMs: 60_000,
   bodyBytesMax: 16 * 1024 * 1024,
+  bodyBytesInFlightMax: 64 * 1024 * 1024,
+  bodyBudgetWaitMs: 5000,
+  bodyIdleTimeoutMs: 10_000,
   readBytesMax: 4 * 1024 * 1024,
   liveConnectionsMax: 10_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 5000,
   shutdownGraceMs: 10_000,
 } as const;
 
@@ -97,6 +114,8 @@ const READ_AHEAD_LIFETIME_MS = 5000;
 /** Memory for the newest messages of streams with live readers, across streams. */
 const RECENT_BYTES_MAX = 32 * 1024 * 1024;
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+/** JSON message bounds are 32-bit byte offsets (json-splitter.ts); bodies stay well below. */
+const BODY_BYTES_MAX_LIMIT = 2 ** 31;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   checkServerOptions(options);
@@ -116,7 +135,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       "sseLifetimeMs",
       options.sseLifetimeMs ?? SERVER_DEFAULTS.sseLifetimeMs,
     ),
-    bodyBytesMax: positive("bodyBytesMax", options.bodyBytesMax ?? SERVER_DEFAULTS.bodyBytesMax),
+    bodyBytesMax: positive(
+      "bodyBytesMax",
+      options.bodyBytesMax ?? SERVER_DEFAULTS.bodyBytesMax,
+      BODY_BYTES_MAX_LIMIT,
+    ),
     readBytesMax: positive("readBytesMax", options.readBytesMax ?? SERVER_DEFAULTS.readBytesMax),
     catchUpBytesMax:
       options.catchUpBytesMax === undefined
@@ -127,6 +150,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       options.liveConnectionsMax ?? SERVER_DEFAULTS.liveConnectionsMax,
     ),
   };
+  const bodies = new BodyReader(
+    new BodyBudget(
+      positive(
+        "bodyBytesInFlightMax",
+        options.bodyBytesInFlightMax ?? SERVER_DEFAULTS.bodyBytesInFlightMax,
+      ),
+      positive("bodyBudgetWaitMs", options.bodyBudgetWaitMs ?? SERVER_DEFAULTS.bodyBudgetWaitMs),
+    ),
+    positive("bodyIdleTimeoutMs", options.bodyIdleTimeoutMs ?? SERVER_DEFAULTS.bodyIdleTimeoutMs),
+  );
   const logger = options.logger ?? pino({ name: "tidemark" });
   const journal = await Journal.open(options.dir, {
     durability: options.durability ?? "always",
@@ -202,7 +235,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       readAhead: new ReadAhead(registry, READ_AHEAD_CHUNKS_MAX, READ_AHEAD_LIFETIME_MS),
       served,
       recentBudget: new RecentBudget(RECENT_BYTES_MAX),
+      bodies,
     };
+    ctx.metrics.watchBodies(() => bodies.budget.bytesUsed);
     const server = createServer(
       {
         headersTimeout: options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs,
@@ -212,7 +247,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           1000,
           options.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs,
         ),
-        keepAliveTimeout: 5000,
+        keepAliveTimeout: positive(
+          "keepAliveTimeoutMs",
+          options.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
+        ),
       },
       createHandler(ctx, auth),
     );
@@ -222,10 +260,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       inFlight.add(done);
       void done.then(() => inFlight.delete(done));
     });
-    server.on("clientError", (err, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-      else socket.destroy(err);
-    });
+    server.on("clientError", answerClientError);
+    server.on("connect", refuseConnect);
     await listen(server, options.port ?? SERVER_DEFAULTS.port, host);
     const sweeper = setInterval(
       () => void registry.expireDue().catch(() => undefined),
@@ -242,6 +278,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       stopping ??= (async () => {
         ctx.shuttingDown = true;
         ctx.readAhead.clear();
+        bodies.stop();
         clearInterval(sweeper);
         subscriptions.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -267,9 +304,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 }
 
-function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
+function positive(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new InvalidArgumentError(
+      `${name} must be an integer from 1 to ${max}, got ${String(value)}`,
+    );
   }
   return value;
 }

@@ -17,6 +17,11 @@ describe("Durable Streams conformance", () => {
       dir: tempDir("tidemark-conformance"),
       port: 0,
       longPollTimeoutMs: 2000,
+      // The suite runs in this process and some of its tests block the event loop for seconds
+      // (a 100,000-step assertion loop): the server's 5 s keep-alive timer and the client's 4 s
+      // one then fire together, and a request the client just put on the closing socket fails
+      // with ECONNRESET. A longer server keep-alive keeps the client the one that closes.
+      keepAliveTimeoutMs: 60_000,
       logger: memoryLogger(),
     });
     config.baseUrl = server.url;

@@ -355,7 +355,7 @@ describe("errors and retention", () => {
     });
     const cases: Array<[string, RequestInit, number, string]> = [
       ["nope", {}, 404, "NOT_FOUND"],
-      ["s?offset=bogus", {}, 400, "INVALID_ARGUMENT"],
+      ["s?offset=bogus", {}, 400, "INVALID_REQUEST"],
       [
         "s",
         { method: "POST", headers: { "content-type": "application/json" }, body: "{" },

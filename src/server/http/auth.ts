@@ -28,7 +28,7 @@ export interface AuthConfig {
   tokens: TokenConfig[];
 }
 
-interface Token {
+export interface Token {
   name: string;
   digest: Buffer;
   scopes: Array<{ prefix: string; access: Access }>;
@@ -51,21 +51,34 @@ export class Authorizer {
     return this.tokens.length > 0;
   }
 
-  /** Throws 401 without a known token, 403 when the token's scopes do not cover `path`. */
-  check(req: IncomingMessage, access: Access, path: string): void {
-    if (!this.enabled) return;
+  /**
+   * The token a request presents: throws 401 without one, or with one that is not configured
+   * (every configured token is compared, in constant time). Undefined when auth is off.
+   */
+  authenticate(req: IncomingMessage): Token | undefined {
+    if (!this.enabled) return undefined;
     const header = req.headers.authorization;
     const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match === null) {
       throw new TidemarkError("UNAUTHORIZED", "a bearer token is required");
     }
     const presented = secretDigest(match[1]!);
-    const token = this.tokens.find((candidate) => timingSafeEqual(candidate.digest, presented));
+    let token: Token | undefined;
+    for (const candidate of this.tokens) {
+      if (timingSafeEqual(candidate.digest, presented)) token ??= candidate;
+    }
     if (token === undefined) {
       throw new TidemarkError("UNAUTHORIZED", "the bearer token is not known", {
         invalidToken: true,
       });
     }
+    return token;
+  }
+
+  /** Throws 401 without a known token, 403 when the token's scopes do not cover `path`. */
+  check(req: IncomingMessage, access: Access, path: string): void {
+    const token = this.authenticate(req);
+    if (token === undefined) return;
     const wholeServer = path === "/metrics";
     const allowed = token.scopes.some(
       (scope) =>

@@ -28,11 +28,15 @@ export const HTTP_STATUS: { readonly [code in ErrorCode]: number } = {
   OUTBOX_FULL: 507,
   INVALID_REQUEST: 400,
   INVALID_JSON: 400,
+  JSON_TOO_DEEP: 400,
   EMPTY_BODY: 400,
   EMPTY_JSON_ARRAY: 400,
   INCOMPLETE_BODY: 400,
   BODY_TOO_LARGE: 413,
+  HEADERS_TOO_LARGE: 431,
+  REQUEST_TIMEOUT: 408,
   MISSING_OFFSET: 400,
+  OFFSET_PAST_TAIL: 400,
   MISSING_CONTENT_TYPE: 400,
   INVALID_LIVE: 400,
   INVALID_FORK: 400,
@@ -65,6 +69,7 @@ export const HTTP_STATUS: { readonly [code in ErrorCode]: number } = {
   TOO_MANY_LIVE_READERS: 503,
   SHUTTING_DOWN: 503,
   ADDRESS_IN_USE: 500,
+  SERVER_BUSY: 503,
   INTERNAL: 500,
 };
 
@@ -107,7 +112,10 @@ function headersFor(code: ErrorCode, context: ErrorContext): Record<string, stri
     case "SHUTTING_DOWN":
     case "TOO_MANY_LIVE_READERS":
       return { "retry-after": "1" };
+    case "SERVER_BUSY":
+      return { "retry-after": "1", connection: "close" };
     case "BODY_TOO_LARGE":
+    case "REQUEST_TIMEOUT":
       return { connection: "close" };
     case "UNAUTHORIZED":
       return {

@@ -2,6 +2,9 @@
  * Request routing. Streams live under `/v1/stream/<path>`; `/healthz` and `/metrics` beside them.
  * Every error becomes a JSON body with the error's code and the status from one table
  * (error-answers.ts); no request, however malformed, can crash the server or touch another stream.
+ * With auth on, every endpoint but `/healthz`, the JWKS and CORS preflights first checks that a
+ * known token was presented (401), before anything that could tell whether a stream, an outbox
+ * or a subscription exists; then its scopes (403); only then is anything looked up.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -14,12 +17,22 @@ import { handleSse } from "../routes/sse.js";
 import { handleReserved } from "../routes/subscription-routes.js";
 import type { DsStream } from "../streams/ds-stream.js";
 import { formatOffset, parseOffsetParam } from "../streams/offsets.js";
+import { checkReadStart } from "../streams/read-start.js";
 import type { Authorizer } from "./auth.js";
 import { httpAnswer } from "./error-answers.js";
 import { sendPreflight, setCommonHeaders } from "./headers.js";
-import { header, parseUrl, STREAM_PREFIX, streamPathOf } from "./request.js";
+import {
+  decodeSegment,
+  header,
+  parseUrl,
+  refuseConflictingHeaders,
+  STREAM_PREFIX,
+  streamPathOf,
+} from "./request.js";
 
 const RESERVED = "__ds";
+/** Auth scopes name outboxes as `__outbox/<name>` (their journal streams' prefix). */
+const OUTBOX_PREFIX = "__outbox/";
 /** Path prefixes of the journal's internal streams (the server's own, outboxes'). */
 const INTERNAL = [RESERVED, "__outbox"];
 
@@ -43,6 +56,7 @@ async function route(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  refuseConflictingHeaders(req);
   const { pathname, query } = parseUrl(req);
   const method = req.method ?? "GET";
   if (method === "OPTIONS") {
@@ -63,29 +77,17 @@ async function route(
     return send(res, 200, { "content-type": ctx.metrics.registry.contentType }, body);
   }
   if (pathname === "/v1/outbox" || pathname.startsWith("/v1/outbox/")) {
-    auth.check(req, "read", "/v1/outbox");
-    if (method !== "GET" && method !== "HEAD") {
-      throw new TidemarkError("METHOD_NOT_ALLOWED", "the outbox status is read-only");
-    }
-    const status = ctx.served.status();
-    const name = decodeURIComponent(pathname.slice("/v1/outbox/".length));
-    const body = pathname === "/v1/outbox" ? status : status.outboxes.find((o) => o.name === name);
-    if (body === undefined) throw new TidemarkError("NOT_FOUND", `no outbox named ${name}`);
-    return send(
-      res,
-      200,
-      { "content-type": "application/json", "cache-control": "no-store" },
-      JSON.stringify(body),
-    );
+    return handleOutboxStatus(ctx, auth, req, res, pathname, method);
   }
   if (!pathname.startsWith(STREAM_PREFIX))
-    throw new TidemarkError("NOT_FOUND", `nothing at ${pathname}`);
+    throw new TidemarkError("NOT_FOUND", `nothing at ${pathname.slice(0, 256)}`);
   if (
     pathname === `${STREAM_PREFIX}${RESERVED}` ||
     pathname.startsWith(`${STREAM_PREFIX}${RESERVED}/`)
   ) {
     return handleReserved(ctx, auth, ctx.subscriptions, req, res, pathname);
   }
+  auth.authenticate(req);
   const path = streamPathOf(pathname);
   if (INTERNAL.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
     throw new TidemarkError("NOT_FOUND", `the ${path.split("/")[0]} namespace is reserved`);
@@ -105,6 +107,7 @@ async function route(
       return handleAppend(ctx, req, res, path);
     case "GET": {
       const ds = await ctx.registry.live(path, true);
+      checkReadStart(ds, parseOffsetParam(query.getAll("offset")));
       checkInheritedRead(ctx, auth, req, ds, query);
       if (query.get("live") === "sse") return handleSse(ctx, req, res, ds, query);
       return handleRead(ctx, req, res, ds, query);
@@ -135,6 +138,38 @@ async function route(
 }
 
 /**
+ * `GET /v1/outbox` (every outbox's status; read on `__outbox/`) and `GET /v1/outbox/<name>`
+ * (one; read on `__outbox/<name>`).
+ */
+async function handleOutboxStatus(
+  ctx: ServerContext,
+  auth: Authorizer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+  method: string,
+): Promise<void> {
+  auth.authenticate(req);
+  if (method !== "GET" && method !== "HEAD") {
+    throw new TidemarkError("METHOD_NOT_ALLOWED", "the outbox status is read-only", {
+      allow: "GET, HEAD, OPTIONS",
+    });
+  }
+  const all = pathname === "/v1/outbox";
+  const name = all ? "" : decodeSegment(pathname.slice("/v1/outbox/".length));
+  auth.check(req, "read", `${OUTBOX_PREFIX}${name}`);
+  const status = ctx.served.status();
+  const body = all ? status : status.outboxes.find((o) => o.name === name);
+  if (body === undefined) throw new TidemarkError("NOT_FOUND", `no outbox named ${name}`);
+  return send(
+    res,
+    200,
+    { "content-type": "application/json", "cache-control": "no-store" },
+    JSON.stringify(body),
+  );
+}
+
+/**
  * A read of a fork that starts below its fork offset returns its sources' messages: it needs
  * read access to each source it reaches, as reading the source itself would.
  */
@@ -162,19 +197,25 @@ function fail(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, err
       error.message,
     );
   }
-  // A refused body may still be arriving: stop reading it and close the connection after.
-  if (!req.complete) req.resume();
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  // A refused body may still be arriving: discard what comes, and close the connection after
+  // the answer rather than reading up to bodyBytesMax of it.
+  const unread = !req.complete;
+  if (unread) req.resume();
   const body = JSON.stringify({
     error: { code: error.code, message: error.message, ...error.details },
   });
   send(
     res,
     error.status,
-    { "content-type": "application/json", ...error.headers },
+    {
+      "content-type": "application/json",
+      ...error.headers,
+      ...(unread ? { connection: "close" } : {}),
+    },
     req.method === "HEAD" ? undefined : body,
   );
 }

@@ -1,15 +1,17 @@
 /**
- * POST: append one message (PROTOCOL.md §5.2), optionally closing the stream with it, or close
- * without a message. Checks run in the protocol's order; the ones that depend on the stream's
- * coordination state (closed, producers, Stream-Seq) and the journal append happen in one
- * synchronous step, so concurrent POSTs keep their order and still share group commits.
+ * POST: append (PROTOCOL.md §5.2), optionally closing the stream with it, or close without a
+ * message. A bytes stream's body is one message; a JSON stream's body is one message per element
+ * of a top-level array (§9.1.2), appended as one atomic batch with a record each, so positions
+ * advance by the element count. Checks run in the protocol's order; the ones that depend on the
+ * stream's coordination state (closed, producers, Stream-Seq) and the journal append happen in
+ * one synchronous step, so concurrent POSTs keep their order and still share group commits.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TidemarkError } from "../../errors.js";
 import { type ServerContext, send } from "../context.js";
-import { header, isTrue, parseProducer, readBody } from "../http/request.js";
-import { encodeJsonAppend, isJsonType, normalizeContentType } from "../streams/content-type.js";
+import { header, isTrue, parseProducer } from "../http/request.js";
+import { isJsonType, normalizeContentType } from "../streams/content-type.js";
 import type { DsStream } from "../streams/ds-stream.js";
 import { formatOffset } from "../streams/offsets.js";
 import {
@@ -18,6 +20,7 @@ import {
   type ProducerTuple,
   streamSeqAllowed,
 } from "../streams/producer-state.js";
+import { JsonBody, jsonMessages } from "./json-body.js";
 
 export async function handleAppend(
   ctx: ServerContext,
@@ -28,7 +31,11 @@ export async function handleAppend(
   const producer = parseProducer(req);
   const streamSeq = header(req, "stream-seq");
   const closing = isTrue(header(req, "stream-closed"));
-  const body = await readBody(req, ctx.limits.bodyBytesMax);
+  // A JSON stream's body is checked and split while it arrives.
+  const known = ctx.registry.peek(path);
+  const checked =
+    known !== undefined && isJsonType(known.meta.contentType) ? new JsonBody() : undefined;
+  const body = await ctx.bodies.read(req, res, ctx.limits.bodyBytesMax, checked);
   if (body.byteLength === 0 && closing) return closeOnly(ctx, res, path, producer);
   if (body.byteLength === 0)
     throw new TidemarkError(
@@ -39,6 +46,7 @@ export async function handleAppend(
   if (contentType === undefined)
     throw new TidemarkError("MISSING_CONTENT_TYPE", "an append needs a Content-Type");
   const ds = await ctx.registry.live(path, true);
+  let payloads: readonly Uint8Array[] | undefined;
   for (;;) {
     await ds.ready();
     const state = ds.pending;
@@ -82,14 +90,14 @@ export async function handleAppend(
         `Stream-Seq ${JSON.stringify(streamSeq)} is not above the last one`,
       );
     }
-    const payload = isJsonType(ds.meta.contentType) ? encodeJsonAppend(body, false).unit : body;
+    payloads ??= messagesOf(ds, body, checked);
     const change: CoordinationChange = {};
     if (producer !== undefined) change.producer = producer;
     if (streamSeq !== undefined) change.streamSeq = streamSeq;
     if (closing) change.close = true;
     const started = performance.now();
-    const position = await ds.append(payload, change);
-    ctx.metrics.appended(payload.length, performance.now() - started);
+    const position = await ds.appendMessages(payloads, change);
+    ctx.metrics.appended(body.byteLength, performance.now() - started, payloads.length);
     ctx.subscriptions.onAppend(ds.path);
     const headers: Record<string, string> = { "stream-next-offset": formatOffset(position) };
     if (closing) headers["stream-closed"] = "true";
@@ -97,6 +105,20 @@ export async function handleAppend(
       Object.assign(headers, producerHeaders(producer.epoch, producer.seq));
     return send(res, producer === undefined ? 204 : 200, headers);
   }
+}
+
+/** The messages of an append: the body, or a JSON body's elements (at least one). */
+function messagesOf(
+  ds: DsStream,
+  body: Buffer,
+  checked: JsonBody | undefined,
+): readonly Uint8Array[] {
+  if (!isJsonType(ds.meta.contentType)) return [body];
+  const messages = jsonMessages(body, checked);
+  if (messages.length === 0) {
+    throw new TidemarkError("EMPTY_JSON_ARRAY", "an append of an empty JSON array adds nothing");
+  }
+  return messages;
 }
 
 /** POST with an empty body and Stream-Closed: true (PROTOCOL.md §5.3). */

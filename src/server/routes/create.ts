@@ -1,8 +1,12 @@
 /**
  * PUT: create a stream (PROTOCOL.md §5.1), already closed (§4.1), or as a fork (§4.2). A PUT
  * that matches an existing stream's configuration is idempotent (200); any difference is 409.
+ * A PUT's body is the stream's initial content, so on an existing stream a body is accepted
+ * only as a retry of the PUT that created it (the same bytes, 200); any other body would be
+ * dropped, so it is refused with 409 rather than answered 200 (append with POST instead).
  */
 
+import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TidemarkError } from "../../errors.js";
 import { absoluteUrl, type ServerContext, send } from "../context.js";
@@ -12,21 +16,16 @@ import {
   parseExpiresAt,
   parseSubOffset,
   parseTtl,
-  readBody,
   STREAM_PREFIX,
   streamPathOf,
 } from "../http/request.js";
-import {
-  DEFAULT_CONTENT_TYPE,
-  encodeJsonAppend,
-  isJsonType,
-  jsonUnitPrefix,
-  normalizeContentType,
-} from "../streams/content-type.js";
+import { DEFAULT_CONTENT_TYPE, isJsonType, normalizeContentType } from "../streams/content-type.js";
 import { newIncarnation } from "../streams/ds-registry.js";
 import type { DsMeta, DsStream, ForkOf } from "../streams/ds-stream.js";
+import { JSON_MESSAGES_PER_APPEND_MAX, recordMessages } from "../streams/json-splitter.js";
 import { formatOffset, parseOffset } from "../streams/offsets.js";
 import { collect } from "../streams/reader.js";
+import { JsonBody, jsonMessages } from "./json-body.js";
 
 interface CreateRequest {
   contentType: string | undefined;
@@ -45,8 +44,9 @@ export async function handleCreate(
   path: string,
   pathname: string,
 ): Promise<void> {
-  const request = parseCreate(req);
-  const body = await readBody(req, ctx.limits.bodyBytesMax);
+  const request = parseCreate(req, ctx.clock());
+  const checked = isJsonType(expectedType(ctx, request)) ? new JsonBody() : undefined;
+  const body = await ctx.bodies.read(req, res, ctx.limits.bodyBytesMax, checked);
   await ctx.registry.exclusive(path, async () => {
     const existing = await existingStream(ctx, path);
     if (existing !== undefined) {
@@ -58,20 +58,21 @@ export async function handleCreate(
           { stream: path },
         );
       }
+      checkBodyOfExisting(existing, body, checked);
       send(res, 200, streamHeaders(existing));
       return;
     }
-    const ds = await create(ctx, path, request, body);
+    const ds = await create(ctx, path, request, body, checked);
     ctx.metrics.streamsCreated.inc();
     if (ds.tail > ds.base) ctx.subscriptions.onAppend(path);
     send(res, 201, { ...streamHeaders(ds), location: absoluteUrl(req, pathname) });
   });
 }
 
-function parseCreate(req: IncomingMessage): CreateRequest {
+function parseCreate(req: IncomingMessage, nowMs: number): CreateRequest {
   const raw = header(req, "content-type");
   const ttlSeconds = parseTtl(header(req, "stream-ttl"));
-  const expiresAt = parseExpiresAt(header(req, "stream-expires-at"));
+  const expiresAt = parseExpiresAt(header(req, "stream-expires-at"), nowMs);
   if (ttlSeconds !== null && expiresAt !== null) {
     throw new TidemarkError(
       "INVALID_EXPIRY",
@@ -105,6 +106,34 @@ function parseCreate(req: IncomingMessage): CreateRequest {
     forkOffset,
     subOffset: parseSubOffset(subOffsetRaw),
   };
+}
+
+/** The content type the new stream will have, as far as is known before its body is read. */
+function expectedType(ctx: ServerContext, request: CreateRequest): string {
+  if (request.contentType !== undefined) return request.contentType;
+  if (request.forkedFrom === undefined) return DEFAULT_CONTENT_TYPE;
+  const source = ctx.registry.peek(forkSourcePath(request.forkedFrom));
+  return source?.meta.contentType ?? DEFAULT_CONTENT_TYPE;
+}
+
+/** The digest of a PUT's body, kept with the stream so a retry of that PUT is recognized. */
+function bodyDigest(body: Buffer): string {
+  return createHash("sha256").update(body).digest("base64url");
+}
+
+/**
+ * A PUT with content on an existing stream: a retry of the creating PUT (the same body) is
+ * idempotent; anything else would be dropped, so it is refused.
+ */
+function checkBodyOfExisting(ds: DsStream, body: Buffer, checked: JsonBody | undefined): void {
+  if (body.byteLength === 0) return;
+  if (ds.meta.initialDigest === bodyDigest(body)) return;
+  // A JSON body with no messages (`[]`) adds nothing: there is nothing to drop.
+  if (isJsonType(ds.meta.contentType) && jsonMessages(body, checked).length === 0) return;
+  throw new TidemarkError(
+    "STREAM_EXISTS",
+    `the stream at ${ds.path} exists; a PUT's body is only a new stream's initial content (append to it with POST)`,
+  );
 }
 
 /** The stream now at `path`, after expiring it if due; 409 if only soft-deleted remains. */
@@ -179,12 +208,13 @@ async function create(
   path: string,
   request: CreateRequest,
   body: Buffer,
+  checked: JsonBody | undefined,
 ): Promise<DsStream> {
   let contentType = request.contentType ?? DEFAULT_CONTENT_TYPE;
   let ttlSeconds = request.ttlSeconds;
   let expiresAt = request.expiresAt;
   let fork: ForkOf | null = null;
-  let prefix: Buffer | string | undefined;
+  let prefix: Uint8Array[] = [];
   if (request.forkedFrom !== undefined) {
     const sourcePath = forkSourcePath(request.forkedFrom);
     let source: DsStream;
@@ -221,11 +251,8 @@ async function create(
       prefix = await subOffsetPrefix(ctx, source, offset, request.subOffset, contentType);
     fork = { source: sourcePath, offset, subOffset: request.subOffset };
   }
-  let initial: Buffer | string | undefined;
-  if (body.byteLength > 0) {
-    initial = isJsonType(contentType) ? encodeJsonAppend(body, true).unit : body;
-    if (initial.length === 0) initial = undefined;
-  }
+  let initial: Uint8Array[] = [];
+  if (body.byteLength > 0) initial = isJsonType(contentType) ? jsonMessages(body, checked) : [body];
   const meta: DsMeta = {
     contentType,
     ttlSeconds,
@@ -234,21 +261,29 @@ async function create(
     softDeleted: false,
     fork,
   };
+  if (body.byteLength > 0) meta.initialDigest = bodyDigest(body);
   const ds = await ctx.registry.create(path, meta);
-  if (prefix !== undefined) await ds.append(prefix, {});
-  if (initial !== undefined) await ds.append(initial, {});
+  // The inherited prefix and the initial content: one atomic batch.
+  const messages = [...prefix, ...initial];
+  if (messages.length > 0) await ds.appendMessages(messages, {});
   if (request.closed) await ds.close({});
   return ds;
 }
 
-/** The first `count` bytes (or JSON messages) of the source's first message after `offset`. */
+/**
+ * What a sub-offset fork inherits past its offset (§4.2), as the fork's own first messages: of a
+ * bytes stream, the first `count` bytes of the next message; of a JSON stream, the next `count`
+ * messages (each has its own position, so they may span several appends; at most what one
+ * append may hold, JSON_MESSAGES_PER_APPEND_MAX and bodyBytesMax).
+ */
 async function subOffsetPrefix(
   ctx: ServerContext,
   source: DsStream,
   offset: number,
   count: number,
   contentType: string,
-): Promise<Buffer | string> {
+): Promise<Uint8Array[]> {
+  if (isJsonType(contentType)) return jsonSubOffsetPrefix(ctx, source, offset, count);
   const next = await collect(ctx.registry, source, offset, 1);
   const message = next.parts[0];
   if (message === undefined) {
@@ -257,23 +292,57 @@ async function subOffsetPrefix(
       "Stream-Fork-Sub-Offset needs a message after the fork offset",
     );
   }
-  if (isJsonType(contentType)) {
-    const prefix = jsonUnitPrefix(Buffer.from(message), count);
-    if (count > prefix.available) {
-      throw new TidemarkError(
-        "INVALID_FORK",
-        `Stream-Fork-Sub-Offset ${count} is past the ${prefix.available} messages of that append`,
-      );
-    }
-    return prefix.unit;
-  }
   if (count > message.byteLength) {
     throw new TidemarkError(
       "INVALID_FORK",
       `Stream-Fork-Sub-Offset ${count} is past the ${message.byteLength} bytes of that append`,
     );
   }
-  return Buffer.from(message.subarray(0, count));
+  return [Buffer.from(message.subarray(0, count))];
+}
+
+async function jsonSubOffsetPrefix(
+  ctx: ServerContext,
+  source: DsStream,
+  offset: number,
+  count: number,
+): Promise<Uint8Array[]> {
+  if (count > JSON_MESSAGES_PER_APPEND_MAX) {
+    throw new TidemarkError(
+      "INVALID_FORK",
+      `Stream-Fork-Sub-Offset may name at most ${JSON_MESSAGES_PER_APPEND_MAX} JSON messages; fork at a later offset`,
+    );
+  }
+  const messages: Uint8Array[] = [];
+  let bytes = 0;
+  let from = offset;
+  while (messages.length < count) {
+    const next = await collect(ctx.registry, source, from, ctx.limits.readBytesMax);
+    if (next.parts.length === 0) break;
+    for (const record of next.parts) {
+      // A record written before one-record-per-message may hold several messages.
+      for (const message of recordMessages(record)) {
+        bytes += message.byteLength;
+        if (bytes > ctx.limits.bodyBytesMax) {
+          throw new TidemarkError(
+            "INVALID_FORK",
+            `the ${count} messages after Stream-Fork-Offset are larger than bodyBytesMax; fork at a later offset`,
+          );
+        }
+        messages.push(Buffer.from(message)); // a copy: the read's buffer is not kept
+        if (messages.length === count) break;
+      }
+      if (messages.length === count) break;
+    }
+    from = next.end;
+  }
+  if (messages.length < count) {
+    throw new TidemarkError(
+      "INVALID_FORK",
+      `Stream-Fork-Sub-Offset ${count} is past the ${messages.length} messages after Stream-Fork-Offset`,
+    );
+  }
+  return messages;
 }
 
 export function streamHeaders(ds: DsStream): Record<string, string> {

@@ -1,8 +1,8 @@
-import { TidemarkError } from "../../errors.js";
 /**
  * Content types (PROTOCOL.md §9): stored and echoed verbatim, compared case-insensitively
  * without parameters. `application/json` streams are in JSON mode: an append of a JSON array
- * stores its elements as messages, and reads return one JSON array. Every other type is bytes.
+ * stores each element as its own message (json-splitter.ts finds them), and reads return one
+ * JSON array. Every other type is bytes.
  */
 
 export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
@@ -37,51 +37,22 @@ export function sseEncoding(contentType: string): SseEncoding {
 }
 
 /**
- * A JSON append body as stored: the messages' JSON texts joined with commas, so that reads can
- * answer `[` + units joined with `,` + `]` without parsing. A top-level array is one level of
- * messages; any other value is one message. An empty array is an error unless `allowEmpty`.
+ * A JSON read's body: `[`, the messages joined by commas, `]`, in one buffer. Each stored record
+ * is one message (or, in journals written before one record per message, a POST's messages
+ * already joined by commas), so the result is the same JSON array either way, built without
+ * parsing anything.
  */
-export function encodeJsonAppend(
-  body: Buffer,
-  allowEmpty: boolean,
-): { unit: string; count: number } {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString("utf8"));
-  } catch (err) {
-    throw new TidemarkError(
-      "INVALID_JSON",
-      `the body is not valid JSON: ${(err as Error).message}`,
-    );
-  }
-  const values = Array.isArray(value) ? value : [value];
-  if (values.length === 0 && !allowEmpty) {
-    throw new TidemarkError("EMPTY_JSON_ARRAY", "an append of an empty JSON array adds nothing");
-  }
-  return {
-    unit: values.map((item) => JSON.stringify(item) ?? "null").join(","),
-    count: values.length,
-  };
-}
-
-/** The first `count` messages of a stored JSON unit (for sub-offset forks), or undefined. */
-export function jsonUnitPrefix(unit: Buffer, count: number): { unit: string; available: number } {
-  const values = JSON.parse(`[${unit.toString("utf8")}]`) as unknown[];
-  return {
-    unit: values
-      .slice(0, count)
-      .map((item) => JSON.stringify(item))
-      .join(","),
-    available: values.length,
-  };
-}
-
-export function jsonArray(units: Buffer[]): Buffer {
-  const parts: Buffer[] = [Buffer.from("[")];
+export function jsonArray(units: readonly Uint8Array[]): Buffer {
+  let bytes = 2 + Math.max(0, units.length - 1);
+  for (const unit of units) bytes += unit.byteLength;
+  const out = Buffer.allocUnsafe(bytes);
+  out[0] = 0x5b;
+  let at = 1;
   for (let i = 0; i < units.length; i++) {
-    if (i > 0) parts.push(Buffer.from(","));
-    parts.push(units[i]!);
+    if (i > 0) out[at++] = 0x2c;
+    out.set(units[i]!, at);
+    at += units[i]!.byteLength;
   }
-  parts.push(Buffer.from("]"));
-  return Buffer.concat(parts);
+  out[at] = 0x5d;
+  return out;
 }

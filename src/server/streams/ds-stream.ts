@@ -42,6 +42,8 @@ export interface DsMeta {
   incarnation: string;
   softDeleted: boolean;
   fork: ForkOf | null;
+  /** SHA-256 (base64url) of the body of the PUT that created the stream, if it had one. */
+  initialDigest?: string;
   snapshot?: ReturnType<typeof toSnapshot>;
 }
 
@@ -138,20 +140,33 @@ export class DsStream {
    * synchronous turn. Resolves with the message's position once it is committed.
    */
   append(payload: Uint8Array | string, change: CoordinationChange): Promise<number> {
+    return this.appendMessages([payload], change);
+  }
+
+  /**
+   * Appends messages as one atomic batch (one record each, contiguous positions; the change
+   * rides on the last record's attributes). Resolves with the last message's position.
+   */
+  appendMessages(
+    payloads: readonly (Uint8Array | string)[],
+    change: CoordinationChange,
+  ): Promise<number> {
     applyChange(this.pending, change);
     const attributes = isEmptyChange(change) ? undefined : encodeChange(change);
     this.inFlight++;
-    const write = this.stream.append(payload, attributes === undefined ? {} : { attributes }).then(
-      ({ seq }) => {
+    const options = attributes === undefined ? {} : { attributes };
+    const appended =
+      payloads.length === 1
+        ? this.stream.append(payloads[0]!, options).then(({ seq }) => seq)
+        : this.stream.appendMany(payloads, options).then((seqs) => seqs[seqs.length - 1]!);
+    const write = appended.then(
+      (lastSeq) => {
         applyChange(this.committed, change);
-        this.recent?.add(
-          this.base + seq,
-          typeof payload === "string" ? Buffer.from(payload) : payload,
-        );
+        this.keepRecent(payloads, lastSeq);
         if (attributes !== undefined) this.afterChange();
         this.settled();
         this.notify();
-        return this.base + seq;
+        return this.base + lastSeq;
       },
       (err: unknown) => {
         this.fail();
@@ -239,6 +254,36 @@ export class DsStream {
       this.recent = undefined;
       this.sseEvent = undefined;
     };
+  }
+
+  /**
+   * Committed messages go to the recent cache while live readers wait on this stream. Of a
+   * batch only the newest that fit are kept, copied, so a few small messages never hold on to
+   * the whole request body they were sliced from.
+   */
+  private keepRecent(payloads: readonly (Uint8Array | string)[], lastSeq: number): void {
+    const recent = this.recent;
+    if (recent === undefined) return;
+    if (payloads.length === 1) {
+      const only = payloads[0]!;
+      recent.add(this.base + lastSeq, typeof only === "string" ? Buffer.from(only) : only);
+      return;
+    }
+    let first = payloads.length;
+    let bytes = 0;
+    while (first > 0 && bytes + Buffer.byteLength(payloads[first - 1]!) <= RECENT_BYTES_MAX / 4) {
+      first--;
+      bytes += Buffer.byteLength(payloads[first]!);
+    }
+    const copy = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (let i = first; i < payloads.length; i++) {
+      const payload = payloads[i]!;
+      const length = typeof payload === "string" ? copy.write(payload, at) : payload.byteLength;
+      if (typeof payload !== "string") copy.set(payload, at);
+      recent.add(this.base + lastSeq - (payloads.length - 1 - i), copy.subarray(at, at + length));
+      at += length;
+    }
   }
 
   /** Messages after `from` up to `stop` from memory, when all are there (recent-messages.ts). */

@@ -6,7 +6,7 @@
  * forked at (a fork continues its source's offset space). An empty stream's tail is all zeros.
  * The first field is reserved and always 0.
  */
-import { InvalidArgumentError } from "../../errors.js";
+import { TidemarkError } from "../../errors.js";
 
 export const ZERO_OFFSET = "0000000000000000_0000000000000000";
 const OFFSET = /^(\d{16})_(\d{16})$/;
@@ -17,7 +17,10 @@ export function formatOffset(position: number): string {
   return `0000000000000000_${String(position).padStart(16, "0")}`;
 }
 
-/** A position, or undefined if `text` is not an offset tidemark could have written. */
+/**
+ * A position, or undefined if `text` is not an offset tidemark could have written. A second
+ * field above 2^53 - 1 (no seq gets there) is +Infinity: callers refuse it as past the tail.
+ */
 export function parseOffset(text: string): number | undefined {
   const match = OFFSET.exec(text);
   if (match === null || match[1] !== "0000000000000000") return undefined;
@@ -32,17 +35,19 @@ export type ReadStart =
 
 /**
  * The `offset` query parameter: absent or `-1` (the start), `now` (the tail), or an offset.
- * Empty, repeated or malformed values are rejected (400).
+ * Empty, repeated or malformed values are INVALID_REQUEST (400); whether a position is one the
+ * stream has reached is checked against it (read-start.ts).
  */
 export function parseOffsetParam(values: string[]): ReadStart {
   if (values.length === 0) return { kind: "start" };
-  if (values.length > 1) throw new InvalidArgumentError("offset must be given once");
+  if (values.length > 1) throw new TidemarkError("INVALID_REQUEST", "offset must be given once");
   const value = values[0]!;
   if (value === "-1") return { kind: "start" };
   if (value === "now") return { kind: "now" };
   const position = parseOffset(value);
   if (position === undefined) {
-    throw new InvalidArgumentError(
+    throw new TidemarkError(
+      "INVALID_REQUEST",
       `offset ${JSON.stringify(value.slice(0, 64))} is not an offset this server returned`,
     );
   }

@@ -4,6 +4,7 @@
  * listed streams, with its lease), the streams added to one, a claim's worker, and acks.
  */
 import { TidemarkError } from "../../errors.js";
+import { checkStreamPath } from "../http/request.js";
 import { parseOffset } from "../streams/offsets.js";
 import type { SubscriptionConfig } from "./subscription-log.js";
 import { webhookUrlProblem } from "./webhook-url.js";
@@ -35,6 +36,7 @@ export function parseConfig(input: unknown, nowMs: number): SubscriptionConfig {
   if (pattern === undefined && (streams === undefined || (streams as unknown[]).length === 0)) {
     throw new TidemarkError("INVALID_REQUEST", "a subscription needs a pattern or streams");
   }
+  for (const path of (streams as string[] | undefined) ?? []) checkStreamPath(path);
   const lease = body["lease_ttl_ms"] ?? LEASE_TTL_MS_DEFAULT;
   if (
     typeof lease !== "number" ||
@@ -58,7 +60,7 @@ export function parseConfig(input: unknown, nowMs: number): SubscriptionConfig {
     if (typeof body["wake_stream"] !== "string" || body["wake_stream"].length === 0) {
       throw new TidemarkError("INVALID_REQUEST", "a pull-wake subscription needs wake_stream");
     }
-    wakeStream = body["wake_stream"];
+    wakeStream = checkStreamPath(body["wake_stream"]);
   }
   const description =
     typeof body["description"] === "string" ? body["description"].slice(0, 1024) : null;
@@ -92,7 +94,7 @@ export function parseStreamList(input: unknown): string[] {
   ) {
     throw new TidemarkError("INVALID_REQUEST", "the body must be { streams: [paths] }");
   }
-  return streams as string[];
+  return (streams as string[]).map(checkStreamPath);
 }
 
 /** `POST …/claim`: `{ worker: <name> }`, 1-256 characters. */

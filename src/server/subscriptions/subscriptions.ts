@@ -22,6 +22,7 @@ import type { WebhookKeys } from "./signing.js";
 import { type StoredSubscription, type SubscriptionLog, toJson } from "./subscription-log.js";
 import { parseAcks, parseConfig, parseStreamList, parseWorker } from "./subscription-requests.js";
 import { type StreamInfo, streamInfos, subscriptionView } from "./subscription-view.js";
+import { type TokenStatus, WakeTokens } from "./wake-tokens.js";
 import { postWake } from "./webhook-post.js";
 
 export const SUBSCRIPTIONS_MAX = 1000;
@@ -44,6 +45,7 @@ interface Live {
   wake: Wake | null;
   retry: NodeJS.Timeout | undefined;
   attempts: number;
+  tokens: WakeTokens;
 }
 
 export interface SubscriptionsHost {
@@ -80,6 +82,15 @@ export class Subscriptions {
 
   jwks(): object {
     return this.host.keys.jwks();
+  }
+
+  /**
+   * Whether `token` is a wake token of subscription `id` (wake-tokens.ts); `unknown` when there
+   * is no such subscription too, so a request without the right token learns nothing about ids.
+   */
+  workerToken(id: string, token: string): TokenStatus {
+    const sub = this.live.get(id);
+    return sub === undefined ? "unknown" : sub.tokens.status(token, sub.wake?.token);
   }
 
   async put(id: string, input: unknown): Promise<{ created: boolean; body: object }> {
@@ -213,7 +224,7 @@ export class Subscriptions {
     if (!this.pending(sub)) throw new TidemarkError("NO_PENDING_WORK", "nothing to do");
     const wake = sub.wake ?? (await this.newWake(sub));
     wake.holder = worker;
-    wake.token = randomBytes(24).toString("base64url");
+    wake.token = sub.tokens.issue();
     this.lease(sub, wake);
     return {
       wake_id: wake.id,
@@ -240,7 +251,19 @@ export class Subscriptions {
 
   private async acknowledge(sub: Live, token: string | undefined, input: unknown): Promise<object> {
     const wake = this.fence(sub, token, input);
-    for (const ack of parseAcks(input)) {
+    const acks = parseAcks(input);
+    // An ack past a stream's tail would mark messages not yet written as done: they would be
+    // skipped without a word when they come.
+    for (const ack of acks) {
+      if (sub.stored.links.has(ack.stream) && ack.position > this.tail(ack.stream)) {
+        throw new TidemarkError(
+          "OFFSET_PAST_TAIL",
+          `the ack for ${ack.stream} is past its tail: this server never issued that offset`,
+          { stream: ack.stream },
+        );
+      }
+    }
+    for (const ack of acks) {
       if (sub.stored.links.has(ack.stream)) {
         await this.host.log.write(this.host.stored, {
           op: "ack",
@@ -312,7 +335,7 @@ export class Subscriptions {
     sub.wake = {
       id: `w_${randomBytes(12).toString("hex")}`,
       generation,
-      token: randomBytes(24).toString("base64url"),
+      token: sub.tokens.issue(),
       holder: null,
       snapshot,
       lease: undefined,
@@ -429,6 +452,7 @@ export class Subscriptions {
       wake: null,
       retry: undefined,
       attempts: 0,
+      tokens: new WakeTokens(),
     };
   }
 }
