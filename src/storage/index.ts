@@ -4,7 +4,7 @@
  */
 export type { FileHandle, FileStat, FileSystem, OpenMode } from "./fs/file-system.js";
 export { NodeFileSystem } from "./fs/node-file-system.js";
-export { Journal, type StreamOptions } from "./journal/journal.js";
+export { Journal, type JournalImport, type StreamOptions } from "./journal/journal.js";
 export type { Durability, JournalOptions } from "./journal/journal-options.js";
 export type { JournalStats, ReleasedCounts } from "./journal/journal-stats.js";
 export type { RecoveryEvent, RecoveryEventKind } from "./recovery/recovery-event.js";
@@ -23,3 +23,5 @@ export {
   type TrimOptions,
 } from "./stream/stream.js";
 export { STREAM_NAME_BYTES_MAX } from "./stream/stream-name.js";
+export { LOST_RANGES_MAX, type LostRange } from "./stream/lost-ranges.js";
+export type { ImportedRecord, ImportSummary, StreamImportInit } from "./stream/stream-import.js";
