@@ -1,11 +1,19 @@
 /**
  * `tidemark demo [dir]`: a tour of the library on a real journal directory. It appends, reads
  * back, follows live appends, and prints what is on disk, so a newcomer sees the API working.
+ * Without a directory it makes a fresh one under the system's temp directory (never the
+ * server's ./tidemark-data, which a running server holds) and says where.
  */
-import { resolve } from "node:path";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { Journal } from "../index.js";
 
-export async function demo(dir: string, print: (line: string) => void): Promise<void> {
+export async function demo(
+  given: string | undefined,
+  print: (line: string) => void,
+): Promise<void> {
+  const dir = given ?? (await mkdtemp(join(tmpdir(), "tidemark-demo-")));
   const journal = await Journal.open(resolve(dir));
   try {
     const stream = await journal.stream("demo/session-1");
@@ -48,7 +56,9 @@ export async function demo(dir: string, print: (line: string) => void): Promise<
     print(
       `info: seqs ${info.firstSeq}..${info.lastSeq}, ${info.records} records, ${info.bytes} bytes on disk`,
     );
-    print("run this again: the journal keeps everything, and seqs continue where they stopped");
+    print(
+      `run this again with tidemark demo ${resolve(dir)}: the journal keeps everything, and seqs continue where they stopped`,
+    );
   } finally {
     await journal.close();
   }

@@ -13,8 +13,9 @@
  * Each stream is read up to its last seq at the moment its turn comes; appends after that are
  * not in the export. `-o -` (the default) is stdout.
  */
-import { RECORD_FLAG_COMMIT, RECORD_HEADER_BYTES } from "../format/constants.js";
+
 import { encodeArchiveEnd, encodeArchiveHeader, encodeArchiveStream } from "../format/archive.js";
+import { RECORD_FLAG_COMMIT, RECORD_HEADER_BYTES } from "../format/constants.js";
 import { encodeRecord } from "../format/record.js";
 import type { Stream } from "../storage/index.js";
 import { ByteSink } from "./io/byte-sink.js";
@@ -54,7 +55,8 @@ export async function exportStreams(options: ExportOptions): Promise<ExportSumma
     const progress = new Progress("export", total, options.quiet);
     const summary: ExportSummary = { format: options.format, streams: [], records: 0, bytes: 0 };
     try {
-      if (options.format === "archive") await writeArchive(streams, options, sink, progress, summary);
+      if (options.format === "archive")
+        await writeArchive(streams, options, sink, progress, summary);
       else await writeLines(streams, options, sink, progress, summary);
       await sink.close();
     } finally {
@@ -134,7 +136,12 @@ async function writeArchive(
       );
     }
     summary.records += written;
-    summary.streams.push({ name: stream.name, records: written, firstSeq: after + 1, lastSeq: info.lastSeq });
+    summary.streams.push({
+      name: stream.name,
+      records: written,
+      firstSeq: after + 1,
+      lastSeq: info.lastSeq,
+    });
     progress.update(summary.records, sink.bytes);
   }
   // The end's crc continues the CRC of every byte before it (§15.3).

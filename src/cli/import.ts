@@ -11,7 +11,6 @@ import { open, readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { ARCHIVE_MAGIC } from "../format/archive.js";
 import type { Journal } from "../index.js";
-import { ByteSource } from "./io/byte-source.js";
 import { importArchive } from "./importers/archive-import.js";
 import { ImportReport } from "./importers/import-report.js";
 import { importJsonBufferFile } from "./importers/json-buffer-import.js";
@@ -19,6 +18,7 @@ import { importJsonlSegments, listJsonlSegments } from "./importers/jsonl-segmen
 import { importNdjson } from "./importers/ndjson-import.js";
 import { importOutboxDir, isOutboxDir } from "./importers/outbox-dir-import.js";
 import { importSeqLenFile } from "./importers/seq-len-import.js";
+import { ByteSource } from "./io/byte-source.js";
 import { cliError, openWriter } from "./journal-access.js";
 import { Progress } from "./progress.js";
 
@@ -46,7 +46,8 @@ export async function importInto(options: ImportOptions): Promise<ImportReport> 
   const format = options.format ?? (await detectFormat(options.source));
   const isDir = options.source !== "-" && (await stat(options.source)).isDirectory();
   const wantsDir = format === "jsonl-segments" || format === "outbox-dir";
-  if (wantsDir && !isDir) throw cliError("INVALID_ARGUMENT", `--format ${format} imports a directory`);
+  if (wantsDir && !isDir)
+    throw cliError("INVALID_ARGUMENT", `--format ${format} imports a directory`);
   if ((format === "archive" || format === "ndjson") && isDir) {
     throw cliError("INVALID_ARGUMENT", `--format ${format} imports a file (or - for stdin)`);
   }
@@ -74,18 +75,34 @@ async function run(
   const { source: path } = options;
   const total = path === "-" ? 0 : isDir ? await dirBytes(path) : (await stat(path)).size;
   const progress = new Progress("import", total, options.quiet, "bytes");
-  const common = { append: options.append, progress, ...(options.stream === undefined ? {} : { stream: options.stream }) };
+  const common = {
+    append: options.append,
+    progress,
+    ...(options.stream === undefined ? {} : { stream: options.stream }),
+  };
   try {
     switch (format) {
       case "archive":
       case "ndjson": {
         if (format === "archive" && options.append) {
-          throw cliError("INVALID_ARGUMENT", "an archive restores whole streams; --append is for the other formats");
+          throw cliError(
+            "INVALID_ARGUMENT",
+            "an archive restores whole streams; --append is for the other formats",
+          );
         }
         const source = ByteSource.open(path);
         try {
           if (format === "archive") {
-            await importArchive(source, journal, { sourceName: path, progress, ...(options.stream === undefined ? {} : { rename: options.stream }) }, report);
+            await importArchive(
+              source,
+              journal,
+              {
+                sourceName: path,
+                progress,
+                ...(options.stream === undefined ? {} : { rename: options.stream }),
+              },
+              report,
+            );
           } else {
             await importNdjson(source, journal, { sourceName: path, ...common }, report);
           }
@@ -98,26 +115,50 @@ async function run(
         await importJsonlSegments(path, journal, common, report);
         return;
       case "seq-len": {
-        const files = isDir ? (await readdir(path)).filter((f) => f.endsWith(".buf")).sort().map((f) => join(path, f)) : [path];
+        const files = isDir
+          ? (await readdir(path))
+              .filter((f) => f.endsWith(".buf"))
+              .sort()
+              .map((f) => join(path, f))
+          : [path];
         if (isDir && options.stream !== undefined) {
-          throw cliError("INVALID_ARGUMENT", "a seq-len directory imports one stream per file, named after it; --stream is for one file");
+          throw cliError(
+            "INVALID_ARGUMENT",
+            "a seq-len directory imports one stream per file, named after it; --stream is for one file",
+          );
         }
         let offset = 0;
-        for (const file of files) offset += await importSeqLenFile(file, journal, { ...common, offset }, report);
+        for (const file of files)
+          offset += await importSeqLenFile(file, journal, { ...common, offset }, report);
         report.bytes = offset;
         return;
       }
       case "json-buffer": {
-        const files = isDir ? (await readdir(path)).filter((f) => f.endsWith(".json")).sort().map((f) => join(path, f)) : [path];
+        const files = isDir
+          ? (await readdir(path))
+              .filter((f) => f.endsWith(".json"))
+              .sort()
+              .map((f) => join(path, f))
+          : [path];
         if (isDir) {
           for (const leftover of (await readdir(path)).filter((f) => f.endsWith(".json.tmp"))) {
-            report.problem({ source: join(path, leftover), byte: 0, kind: "not-imported", reason: "the temporary file of an interrupted flush; import it on its own (with --stream) to salvage its complete entries" });
+            report.problem({
+              source: join(path, leftover),
+              byte: 0,
+              kind: "not-imported",
+              reason:
+                "the temporary file of an interrupted flush; import it on its own (with --stream) to salvage its complete entries",
+            });
           }
           if (options.stream !== undefined) {
-            throw cliError("INVALID_ARGUMENT", "a json-buffer directory imports one stream per file; --stream is for one file");
+            throw cliError(
+              "INVALID_ARGUMENT",
+              "a json-buffer directory imports one stream per file; --stream is for one file",
+            );
           }
         }
-        for (const file of files) report.bytes += await importJsonBufferFile(file, journal, common, report);
+        for (const file of files)
+          report.bytes += await importJsonBufferFile(file, journal, common, report);
         return;
       }
       case "outbox-dir":
@@ -131,7 +172,11 @@ async function run(
 
 /** The format of `path` when it can be told for sure; otherwise asks for --format. */
 export async function detectFormat(path: string): Promise<ImportFormat> {
-  const ask = (why: string) => cliError("INVALID_ARGUMENT", `cannot tell the format of ${path} (${why}); pass --format ${IMPORT_FORMATS.join("|")}`);
+  const ask = (why: string) =>
+    cliError(
+      "INVALID_ARGUMENT",
+      `cannot tell the format of ${path} (${why}); pass --format ${IMPORT_FORMATS.join("|")}`,
+    );
   if (path === "-") throw ask("stdin is not looked at ahead");
   const info = await stat(path);
   if (info.isDirectory()) {
@@ -142,7 +187,11 @@ export async function detectFormat(path: string): Promise<ImportFormat> {
     if (names.some((n) => n.endsWith(".json"))) found.push("json-buffer");
     if (await isOutboxDir(path)) found.push("outbox-dir");
     if (found.length === 1) return found[0]!;
-    throw ask(found.length === 0 ? "no file in it is in a format tidemark imports" : `it could be ${found.join(" or ")}`);
+    throw ask(
+      found.length === 0
+        ? "no file in it is in a format tidemark imports"
+        : `it could be ${found.join(" or ")}`,
+    );
   }
   const head = Buffer.alloc(4096);
   const file = await open(path, "r");

@@ -75,13 +75,20 @@ export function lockedError(dir: string, holder: LockHolder, advice: string): Ti
  * (internal ones included: an export or repair of a whole journal covers the server's and the
  * outboxes' state too).
  */
-export function selectStreams(journal: Journal, names: string[], all: boolean, command: string): string[] {
+export function selectStreams(
+  journal: Journal,
+  names: string[],
+  all: boolean,
+  command: string,
+): string[] {
   const existing = journal.list();
   if (all) {
-    if (names.length > 0) throw cliError("INVALID_ARGUMENT", `${command}: give stream names or --all, not both`);
+    if (names.length > 0)
+      throw cliError("INVALID_ARGUMENT", `${command}: give stream names or --all, not both`);
     return existing;
   }
-  if (names.length === 0) throw cliError("INVALID_ARGUMENT", `${command}: name the streams, or pass --all`);
+  if (names.length === 0)
+    throw cliError("INVALID_ARGUMENT", `${command}: name the streams, or pass --all`);
   const known = new Set(existing);
   for (const name of names) {
     if (!known.has(name)) {

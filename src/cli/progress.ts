@@ -42,7 +42,11 @@ export class Progress {
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(this.total > 0 ? this.total : Math.max(done, 1), done, this.payload(done, bytes, now));
+      this.bar.start(
+        this.total > 0 ? this.total : Math.max(done, 1),
+        done,
+        this.payload(done, bytes, now),
+      );
       return;
     }
     if (this.total === 0) this.bar.setTotal(Math.max(done, 1));

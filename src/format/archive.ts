@@ -68,7 +68,8 @@ export function decodeArchiveHeader(
   }
   const version = buf.readUInt16LE(4);
   const headerBytes = buf.readUInt16LE(6);
-  if (version < 1 || headerBytes < ARCHIVE_HEADER_BYTES) return fail("the archive header is invalid");
+  if (version < 1 || headerBytes < ARCHIVE_HEADER_BYTES)
+    return fail("the archive header is invalid");
   const createdAtMs = readU64(buf, 8);
   return { ok: true, value: { version, headerBytes, createdAtMs } };
 }
@@ -92,7 +93,9 @@ export function decodeArchiveStreamHead(
   if (buf.byteLength < ARCHIVE_STREAM_HEAD_BYTES) return fail("a stream header is incomplete");
   const bodyBytes = buf.readUInt32LE(4);
   if (bodyBytes > ARCHIVE_STREAM_BODY_BYTES_MAX) {
-    return fail(`a stream header says its body is ${bodyBytes} bytes (at most ${ARCHIVE_STREAM_BODY_BYTES_MAX})`);
+    return fail(
+      `a stream header says its body is ${bodyBytes} bytes (at most ${ARCHIVE_STREAM_BODY_BYTES_MAX})`,
+    );
   }
   const records = readU64(buf, 8);
   if (records > U64_SAFE_LIMIT) return fail("a stream header's record count is out of range");
@@ -110,7 +113,9 @@ export function decodeArchiveStream(buf: Buffer): Decoded<ArchiveStream> {
   }
   let parsed: Partial<ArchiveStream>;
   try {
-    parsed = JSON.parse(buf.toString("utf8", ARCHIVE_STREAM_HEAD_BYTES, end)) as Partial<ArchiveStream>;
+    parsed = JSON.parse(
+      buf.toString("utf8", ARCHIVE_STREAM_HEAD_BYTES, end),
+    ) as Partial<ArchiveStream>;
   } catch {
     return fail("a stream header body is not JSON");
   }
@@ -144,7 +149,8 @@ export function decodeArchiveStream(buf: Buffer): Decoded<ArchiveStream> {
       (c): c is { name: string; position: number } =>
         typeof c === "object" && c !== null && typeof c.name === "string" && seq(c.position),
     );
-    if (consumers.length !== parsed.consumers.length) return fail("a stream header names a bad consumer");
+    if (consumers.length !== parsed.consumers.length)
+      return fail("a stream header names a bad consumer");
     stream.consumers = consumers;
   }
   return { ok: true, value: stream };

@@ -197,7 +197,11 @@ export class Outbox {
     options: { enqueuedAt?: number; held?: { kind: "conflict" | "dead"; reason: string } } = {},
   ): Promise<string> {
     this.checkWritable();
-    const { meta, body } = checkEntry(input, this.options.bodyBytesMax, options.enqueuedAt ?? this.clock());
+    const { meta, body } = checkEntry(
+      input,
+      this.options.bodyBytesMax,
+      options.enqueuedAt ?? this.clock(),
+    );
     if (this.store.pending.size >= this.options.entriesMax) {
       throw new OutboxFullError(
         `outbox ${this.name} holds ${this.options.entriesMax} pending entries (entriesMax)`,

@@ -8,9 +8,16 @@ export { Journal, type JournalImport, type StreamOptions } from "./journal/journ
 export type { Durability, JournalOptions } from "./journal/journal-options.js";
 export type { JournalStats, ReleasedCounts } from "./journal/journal-stats.js";
 export type { RecoveryEvent, RecoveryEventKind } from "./recovery/recovery-event.js";
+export {
+  type RepairAction,
+  type RepairOptions,
+  type RepairReport,
+  repairJournal,
+} from "./repair/journal-repair.js";
 export type { JournalLimits } from "./retention/journal-limits.js";
 export type { Discard, Retention, StreamLimits } from "./retention/stream-limits.js";
 export { Consumer } from "./stream/consumer.js";
+export { LOST_RANGES_MAX, type LostRange } from "./stream/lost-ranges.js";
 export {
   type AppendOptions,
   type AppendResult,
@@ -22,6 +29,5 @@ export {
   type StreamInfo,
   type TrimOptions,
 } from "./stream/stream.js";
-export { STREAM_NAME_BYTES_MAX } from "./stream/stream-name.js";
-export { LOST_RANGES_MAX, type LostRange } from "./stream/lost-ranges.js";
 export type { ImportedRecord, ImportSummary, StreamImportInit } from "./stream/stream-import.js";
+export { STREAM_NAME_BYTES_MAX } from "./stream/stream-name.js";

@@ -72,7 +72,9 @@ async function readArchive(
   if (!(await source.fill(ARCHIVE_HEADER_BYTES))) {
     throw new Damage(0, "the input ends before the archive header");
   }
-  const header = decodeArchiveHeader(source.buf.subarray(source.pos, source.pos + ARCHIVE_HEADER_BYTES));
+  const header = decodeArchiveHeader(
+    source.buf.subarray(source.pos, source.pos + ARCHIVE_HEADER_BYTES),
+  );
   if (!header.ok) throw new Damage(0, header.reason);
   if (header.value.version > ARCHIVE_VERSION) {
     throw cliError(
@@ -80,40 +82,70 @@ async function readArchive(
       `the archive is version ${header.value.version}; this tidemark reads up to version ${ARCHIVE_VERSION}`,
     );
   }
-  if (!(await source.fill(header.value.headerBytes))) throw new Damage(0, "the archive header ends early");
+  if (!(await source.fill(header.value.headerBytes)))
+    throw new Damage(0, "the archive header ends early");
   source.pos += header.value.headerBytes;
   let streams = 0;
   let records = 0;
   for (;;) {
     const at = source.position;
-    if (!(await source.fill(4))) throw new Damage(at, "the archive ends without its end (it was cut short)");
+    if (!(await source.fill(4)))
+      throw new Damage(at, "the archive ends without its end (it was cut short)");
     const magic = source.buf.readUInt32LE(source.pos);
     if (magic === ARCHIVE_END_MAGIC) {
       const crcBefore = source.checksum();
-      if (!(await source.fill(ARCHIVE_END_BYTES))) throw new Damage(at, "the archive ends inside its end");
-      const end = decodeArchiveEnd(source.buf.subarray(source.pos, source.pos + ARCHIVE_END_BYTES), crcBefore);
+      if (!(await source.fill(ARCHIVE_END_BYTES)))
+        throw new Damage(at, "the archive ends inside its end");
+      const end = decodeArchiveEnd(
+        source.buf.subarray(source.pos, source.pos + ARCHIVE_END_BYTES),
+        crcBefore,
+      );
       if (!end.ok) throw new Damage(at, end.reason);
       if (end.value.streams !== streams || end.value.records !== records) {
-        throw new Damage(at, `the archive end counts ${end.value.streams} streams and ${end.value.records} records; ${streams} and ${records} were read`);
+        throw new Damage(
+          at,
+          `the archive end counts ${end.value.streams} streams and ${end.value.records} records; ${streams} and ${records} were read`,
+        );
       }
       source.pos += ARCHIVE_END_BYTES;
-      if (await source.fill(1)) report.problem({ source: options.sourceName, byte: source.position, kind: "not-imported", reason: "bytes after the archive end were ignored" });
+      if (await source.fill(1))
+        report.problem({
+          source: options.sourceName,
+          byte: source.position,
+          kind: "not-imported",
+          reason: "bytes after the archive end were ignored",
+        });
       return;
     }
-    if (magic !== ARCHIVE_STREAM_MAGIC) throw new Damage(at, "expected a stream header or the archive end");
-    if (!(await source.fill(ARCHIVE_STREAM_HEAD_BYTES))) throw new Damage(at, "the archive ends inside a stream header");
-    const head = decodeArchiveStreamHead(source.buf.subarray(source.pos, source.pos + ARCHIVE_STREAM_HEAD_BYTES));
+    if (magic !== ARCHIVE_STREAM_MAGIC)
+      throw new Damage(at, "expected a stream header or the archive end");
+    if (!(await source.fill(ARCHIVE_STREAM_HEAD_BYTES)))
+      throw new Damage(at, "the archive ends inside a stream header");
+    const head = decodeArchiveStreamHead(
+      source.buf.subarray(source.pos, source.pos + ARCHIVE_STREAM_HEAD_BYTES),
+    );
     if (!head.ok) throw new Damage(at, head.reason);
     const headerBytes = ARCHIVE_STREAM_HEAD_BYTES + head.value.bodyBytes + 4;
-    if (!(await source.fill(headerBytes))) throw new Damage(at, "the archive ends inside a stream header");
+    if (!(await source.fill(headerBytes)))
+      throw new Damage(at, "the archive ends inside a stream header");
     const decoded = decodeArchiveStream(source.buf.subarray(source.pos, source.pos + headerBytes));
     if (!decoded.ok) throw new Damage(at, decoded.reason);
     source.pos += headerBytes;
     streams++;
     if (options.rename !== undefined && streams > 1) {
-      throw cliError("INVALID_ARGUMENT", "--stream renames the only stream of an archive; this one holds more");
+      throw cliError(
+        "INVALID_ARGUMENT",
+        "--stream renames the only stream of an archive; this one holds more",
+      );
     }
-    records += await readStream(source, journal, decoded.value, head.value.records, options, report);
+    records += await readStream(
+      source,
+      journal,
+      decoded.value,
+      head.value.records,
+      options,
+      report,
+    );
   }
 }
 
@@ -138,7 +170,9 @@ async function readStream(
     createdAtMs: header.createdAtMs,
     meta: header.meta,
     ...(header.limits === undefined ? {} : { limits: header.limits as StreamLimits }),
-    ...(header.retention === "acked" || header.retention === "limits" ? { retention: header.retention } : {}),
+    ...(header.retention === "acked" || header.retention === "limits"
+      ? { retention: header.retention }
+      : {}),
   });
   const view = new RecordView();
   let previous = header.firstSeq - 1;
@@ -146,18 +180,27 @@ async function readStream(
     for (let i = 0; i < count; i++) {
       const at = source.position;
       if (source.available < RECORD_HEADER_BYTES && !(await source.fill(RECORD_HEADER_BYTES))) {
-        throw new Damage(at, `the archive ends inside stream ${name} (record ${i + 1} of ${count})`);
+        throw new Damage(
+          at,
+          `the archive ends inside stream ${name} (record ${i + 1} of ${count})`,
+        );
       }
       const need = RECORD_HEADER_BYTES + source.buf.readUInt32LE(source.pos + 4);
       if (source.available < need && !(await source.fill(need))) {
-        throw new Damage(at, `the archive ends inside stream ${name} (record ${i + 1} of ${count})`);
+        throw new Damage(
+          at,
+          `the archive ends inside stream ${name} (record ${i + 1} of ${count})`,
+        );
       }
       const { buf, pos } = source;
       if (decodeRecord(buf, pos, buf.byteLength, 0, view) !== DECODE_OK) {
         throw new Damage(at, `record ${i + 1} of stream ${name} is damaged (${view.reason})`);
       }
       if (view.seq <= previous || view.seq > header.lastSeq) {
-        throw new Damage(at, `record ${i + 1} of stream ${name} has seq ${view.seq}, outside ${previous + 1}..${header.lastSeq}`);
+        throw new Damage(
+          at,
+          `record ${i + 1} of stream ${name} has seq ${view.seq}, outside ${previous + 1}..${header.lastSeq}`,
+        );
       }
       previous = view.seq;
       source.pos = view.end;
@@ -168,7 +211,10 @@ async function readStream(
               seq: view.seq,
               timestamp: view.timestampMs,
               payload: buf.subarray(view.payloadStart, view.end),
-              attributes: view.payloadStart > view.attrStart ? buf.subarray(view.attrStart, view.payloadStart) : undefined,
+              attributes:
+                view.payloadStart > view.attrStart
+                  ? buf.subarray(view.attrStart, view.payloadStart)
+                  : undefined,
             });
       if (pending !== undefined) await pending;
       if ((i & 0x3ff) === 0) options.progress.update(source.position, source.position);
@@ -180,7 +226,8 @@ async function readStream(
   const { stream, summary } = await building.finish(header.lastSeq);
   for (const consumer of header.consumers ?? []) {
     const position = Math.min(consumer.position, header.lastSeq);
-    if (position >= stream.info().firstSeq - 1 && position > 0) await stream.consumer(consumer.name).ack(position);
+    if (position >= stream.info().firstSeq - 1 && position > 0)
+      await stream.consumer(consumer.name).ack(position);
   }
   report.streams.push({
     stream: name,

@@ -32,7 +32,10 @@ export async function importJsonBufferFile(
 ): Promise<number> {
   const bytes = await readFile(path);
   if (bytes.byteLength > FILE_BYTES_MAX) {
-    throw cliError("INVALID_ARGUMENT", `${path} is ${bytes.byteLength} bytes; a json-buffer file is at most ${FILE_BYTES_MAX}`);
+    throw cliError(
+      "INVALID_ARGUMENT",
+      `${path} is ${bytes.byteLength} bytes; a json-buffer file is at most ${FILE_BYTES_MAX}`,
+    );
   }
   const text = bytes.toString("utf8");
   const { entries, agentType, cutAt } = scanEntries(text);
@@ -41,7 +44,13 @@ export async function importJsonBufferFile(
   }
   if (cutAt !== undefined) {
     const byte = Buffer.byteLength(text.slice(0, cutAt.index));
-    report.problem({ source: path, byte, bytes: bytes.byteLength - byte, kind: "torn", reason: `the file is cut off (${cutAt.why}); the ${entries.length} complete entries before it were imported, the rest is not` });
+    report.problem({
+      source: path,
+      byte,
+      bytes: bytes.byteLength - byte,
+      kind: "torn",
+      reason: `the file is cut off (${cutAt.why}); the ${entries.length} complete entries before it were imported, the rest is not`,
+    });
   }
   const name = options.stream ?? agentType ?? basename(path).replace(/\.json(\.tmp)?$/, "");
   let target: RecordTarget | undefined;
@@ -52,7 +61,12 @@ export async function importJsonBufferFile(
       try {
         value = JSON.parse(entry.text);
       } catch {
-        report.problem({ source: path, byte: Buffer.byteLength(text.slice(0, entry.index)), kind: "garbled", reason: "an entry is not valid JSON; not imported" });
+        report.problem({
+          source: path,
+          byte: Buffer.byteLength(text.slice(0, entry.index)),
+          kind: "garbled",
+          reason: "an entry is not valid JSON; not imported",
+        });
         continue;
       }
       const ts = timestampOf(value);
@@ -101,7 +115,10 @@ export function scanEntries(text: string): ScannedEntries {
     const whole = JSON.parse(text) as { entries?: unknown; agent_type?: unknown };
     if (!Array.isArray(whole.entries)) return { entries: undefined, agentType: undefined };
     const located = locateEntries(text);
-    const agentType = typeof whole.agent_type === "string" && whole.agent_type.length > 0 ? whole.agent_type : undefined;
+    const agentType =
+      typeof whole.agent_type === "string" && whole.agent_type.length > 0
+        ? whole.agent_type
+        : undefined;
     return { entries: located.entries, agentType };
   } catch {
     const located = locateEntries(text);
@@ -114,11 +131,18 @@ export function scanEntries(text: string): ScannedEntries {
         agentType = undefined;
       }
     }
-    return { entries: located.entries, agentType, cutAt: located.cutAt ?? { index: text.length, why: "the document does not end" } };
+    return {
+      entries: located.entries,
+      agentType,
+      cutAt: located.cutAt ?? { index: text.length, why: "the document does not end" },
+    };
   }
 }
 
-function locateEntries(text: string): { entries: Array<{ text: string; index: number }> | undefined; cutAt?: { index: number; why: string } } {
+function locateEntries(text: string): {
+  entries: Array<{ text: string; index: number }> | undefined;
+  cutAt?: { index: number; why: string };
+} {
   const key = /"entries"\s*:\s*\[/g;
   const match = key.exec(text);
   if (match === null) return { entries: undefined };
@@ -126,7 +150,8 @@ function locateEntries(text: string): { entries: Array<{ text: string; index: nu
   let i = match.index + match[0].length;
   for (;;) {
     while (i < text.length && /[\s,]/.test(text[i]!)) i++;
-    if (i >= text.length) return { entries, cutAt: { index: i, why: "it ends inside the entries array" } };
+    if (i >= text.length)
+      return { entries, cutAt: { index: i, why: "it ends inside the entries array" } };
     if (text[i] === "]") return { entries };
     const end = valueEnd(text, i);
     if (end === undefined) return { entries, cutAt: { index: i, why: "it ends inside an entry" } };

@@ -26,7 +26,9 @@ export interface JsonlSegmentsOptions {
   progress: Progress;
 }
 
-export async function listJsonlSegments(dir: string): Promise<Array<{ file: string; prefix: string; startSeq: number }>> {
+export async function listJsonlSegments(
+  dir: string,
+): Promise<Array<{ file: string; prefix: string; startSeq: number }>> {
   const files = [];
   for (const file of await readdir(dir)) {
     const match = SEGMENT_FILE.exec(file);
@@ -61,13 +63,23 @@ export async function importJsonlSegments(
         for await (const line of readLines(source)) {
           const at = { source: path, line: line.number, byte: line.byte };
           if (line.tooLong !== undefined) {
-            report.problem({ ...at, bytes: line.tooLong, kind: "garbled", reason: `the line is longer than ${LINE_BYTES_MAX} bytes; not imported` });
+            report.problem({
+              ...at,
+              bytes: line.tooLong,
+              kind: "garbled",
+              reason: `the line is longer than ${LINE_BYTES_MAX} bytes; not imported`,
+            });
             continue;
           }
           if (line.text.trim() === "" && line.utf8) continue;
           const kind = line.terminated ? "garbled" : "torn";
           if (!line.utf8) {
-            report.problem({ ...at, bytes: line.bytes.byteLength, kind, reason: "the line is not UTF-8 text; not imported" });
+            report.problem({
+              ...at,
+              bytes: line.bytes.byteLength,
+              kind,
+              reason: "the line is not UTF-8 text; not imported",
+            });
             continue;
           }
           let event: unknown;
@@ -78,17 +90,28 @@ export async function importJsonlSegments(
               ...at,
               bytes: line.bytes.byteLength,
               kind,
-              reason: line.terminated ? "the line is not JSON; not imported" : "the last line is cut off (a crash mid-write); not imported",
+              reason: line.terminated
+                ? "the line is not JSON; not imported"
+                : "the last line is cut off (a crash mid-write); not imported",
             });
             continue;
           }
           const seq = (event as { seq?: unknown } | null)?.seq;
           if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) {
-            report.problem({ ...at, bytes: line.bytes.byteLength, kind: "garbled", reason: "the event has no seq (a positive integer); not imported" });
+            report.problem({
+              ...at,
+              bytes: line.bytes.byteLength,
+              kind: "garbled",
+              reason: "the event has no seq (a positive integer); not imported",
+            });
             continue;
           }
           if (first && seq !== startSeq) {
-            report.problem({ ...at, kind: "out-of-order", reason: `the file is named for seq ${startSeq} but starts at seq ${seq} (imported as ${seq})` });
+            report.problem({
+              ...at,
+              kind: "out-of-order",
+              reason: `the file is named for seq ${startSeq} but starts at seq ${seq} (imported as ${seq})`,
+            });
           }
           first = false;
           const timestamp = timestampOf(event);
@@ -100,12 +123,17 @@ export async function importJsonlSegments(
             createdAtMs: Math.min(timestamp ?? Date.now(), Date.now()),
           });
           if (target.last >= seq) {
-            report.problem({ ...at, kind: "out-of-order", reason: `seq ${seq} is not above the seq before it (${target.last}); not imported` });
+            report.problem({
+              ...at,
+              kind: "out-of-order",
+              reason: `seq ${seq} is not above the seq before it (${target.last}); not imported`,
+            });
             continue;
           }
           const pending = target.add(seq, lastTs, Buffer.from(line.bytes));
           if (pending !== undefined) await pending;
-          if ((line.number & 0x3ff) === 0) options.progress.update(bytes + source.position, bytes + source.position);
+          if ((line.number & 0x3ff) === 0)
+            options.progress.update(bytes + source.position, bytes + source.position);
         }
         bytes += source.position;
       } finally {

@@ -43,7 +43,15 @@ export async function* readLines(source: ByteSource): AsyncGenerator<Line> {
           if (!(await source.fill(1))) break;
         }
         number++;
-        yield { bytes: Buffer.alloc(0), text: "", utf8: true, number, byte, terminated: true, tooLong: skipped };
+        yield {
+          bytes: Buffer.alloc(0),
+          text: "",
+          utf8: true,
+          number,
+          byte,
+          terminated: true,
+          tooLong: skipped,
+        };
         newline = source.buf.indexOf(10, source.pos);
         continue;
       }

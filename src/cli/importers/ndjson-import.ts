@@ -18,7 +18,7 @@ import type { ByteSource } from "../io/byte-source.js";
 import { cliError } from "../journal-access.js";
 import type { Progress } from "../progress.js";
 import type { ImportReport } from "./import-report.js";
-import { type Line, LINE_BYTES_MAX, readLines } from "./lines.js";
+import { LINE_BYTES_MAX, type Line, readLines } from "./lines.js";
 import { RecordTarget } from "./record-target.js";
 
 /** Streams one ndjson import may write at once (each holds a write buffer and a file). */
@@ -55,7 +55,14 @@ export async function importNdjson(
   try {
     for await (const line of readLines(source)) {
       if (line.tooLong !== undefined) {
-        report.problem({ source: options.sourceName, line: line.number, byte: line.byte, bytes: line.tooLong, kind: "garbled", reason: `the line is longer than ${LINE_BYTES_MAX} bytes; not imported` });
+        report.problem({
+          source: options.sourceName,
+          line: line.number,
+          byte: line.byte,
+          bytes: line.tooLong,
+          kind: "garbled",
+          reason: `the line is longer than ${LINE_BYTES_MAX} bytes; not imported`,
+        });
         continue;
       }
       if (line.bytes.byteLength === 0 || line.text.trim() === "") continue;
@@ -65,16 +72,33 @@ export async function importNdjson(
       if (mode === "envelope") {
         const envelope = envelopeOf(value, line);
         if (envelope === undefined) {
-          report.problem({ source: options.sourceName, line: line.number, byte: line.byte, kind: "garbled", reason: "not a tidemark export line like the lines before it; not imported" });
+          report.problem({
+            source: options.sourceName,
+            line: line.number,
+            byte: line.byte,
+            kind: "garbled",
+            reason: "not a tidemark export line like the lines before it; not imported",
+          });
           continue;
         }
         const name = options.stream ?? envelope.stream;
         const target = await targetFor(journal, targets, name, options, true, envelope.timestamp);
         if (target.last >= envelope.seq && target.last > 0) {
-          report.problem({ source: options.sourceName, line: line.number, byte: line.byte, kind: "out-of-order", reason: `seq ${envelope.seq} of stream ${name} is not above the seq before it (${target.last}); not imported` });
+          report.problem({
+            source: options.sourceName,
+            line: line.number,
+            byte: line.byte,
+            kind: "out-of-order",
+            reason: `seq ${envelope.seq} of stream ${name} is not above the seq before it (${target.last}); not imported`,
+          });
           continue;
         }
-        const pending = target.add(envelope.seq, envelope.timestamp, envelope.payload, envelope.attributes);
+        const pending = target.add(
+          envelope.seq,
+          envelope.timestamp,
+          envelope.payload,
+          envelope.attributes,
+        );
         if (pending !== undefined) await pending;
       } else {
         const name = options.stream ?? defaultStreamName(options.sourceName);
@@ -96,7 +120,14 @@ export async function importNdjson(
 
 function parseLine(line: Line, sourceName: string, report: ImportReport): unknown {
   if (!line.utf8) {
-    report.problem({ source: sourceName, line: line.number, byte: line.byte, bytes: line.bytes.byteLength, kind: line.terminated ? "garbled" : "torn", reason: "the line is not UTF-8 text; not imported" });
+    report.problem({
+      source: sourceName,
+      line: line.number,
+      byte: line.byte,
+      bytes: line.bytes.byteLength,
+      kind: line.terminated ? "garbled" : "torn",
+      reason: "the line is not UTF-8 text; not imported",
+    });
     return undefined;
   }
   try {
@@ -148,8 +179,14 @@ function envelopeOf(value: unknown, line: Line): Envelope | undefined {
   } else {
     payload = Buffer.from(record[field] as string, field === "base64" ? "base64" : "utf8");
   }
-  const envelope: Envelope = { stream, seq: seq as number, timestamp: timestamp as number, payload };
-  if (typeof record["attributes"] === "string") envelope.attributes = Buffer.from(record["attributes"], "base64");
+  const envelope: Envelope = {
+    stream,
+    seq: seq as number,
+    timestamp: timestamp as number,
+    payload,
+  };
+  if (typeof record["attributes"] === "string")
+    envelope.attributes = Buffer.from(record["attributes"], "base64");
   return envelope;
 }
 
@@ -178,7 +215,10 @@ async function targetFor(
   const known = targets.get(name);
   if (known !== undefined) return known;
   if (targets.size >= STREAMS_OPEN_MAX) {
-    throw cliError("INVALID_ARGUMENT", `an ndjson import writes at most ${STREAMS_OPEN_MAX} streams; split the file`);
+    throw cliError(
+      "INVALID_ARGUMENT",
+      `an ndjson import writes at most ${STREAMS_OPEN_MAX} streams; split the file`,
+    );
   }
   const target = await RecordTarget.open(journal, name, {
     append: options.append,

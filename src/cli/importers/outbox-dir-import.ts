@@ -40,7 +40,10 @@ export async function importOutboxDir(
   report: ImportReport,
 ): Promise<void> {
   if (outboxName === undefined) {
-    throw cliError("INVALID_ARGUMENT", "--format outbox-dir needs --outbox <name>: the tidemark outbox to fill");
+    throw cliError(
+      "INVALID_ARGUMENT",
+      "--format outbox-dir needs --outbox <name>: the tidemark outbox to fill",
+    );
   }
   const outbox = await Outbox.open(journal, outboxName, { upstream: NO_UPSTREAM });
   const summary = { outbox: outboxName, pending: 0, conflicts: 0 };
@@ -53,14 +56,26 @@ export async function importOutboxDir(
       const conflict = name.includes(CONFLICT_MARK);
       const files = await readdir(path);
       const problem = (reason: string, kind: "torn" | "garbled" = "torn") =>
-        report.problem({ source: path, byte: 0, kind, reason: `${reason}; not imported (left on disk)` });
+        report.problem({
+          source: path,
+          byte: 0,
+          kind,
+          reason: `${reason}; not imported (left on disk)`,
+        });
       if (!files.includes("meta.json")) {
-        problem(files.includes("body.bin") ? "body.bin without meta.json: the write was interrupted before its metadata" : "no meta.json");
+        problem(
+          files.includes("body.bin")
+            ? "body.bin without meta.json: the write was interrupted before its metadata"
+            : "no meta.json",
+        );
         continue;
       }
       let meta: Record<string, unknown>;
       try {
-        meta = JSON.parse(await readFile(join(path, "meta.json"), "utf8")) as Record<string, unknown>;
+        meta = JSON.parse(await readFile(join(path, "meta.json"), "utf8")) as Record<
+          string,
+          unknown
+        >;
       } catch {
         problem("meta.json is not JSON", "garbled");
         continue;
@@ -86,16 +101,23 @@ export async function importOutboxDir(
         headers,
         body: await readFile(join(path, "body.bin")),
       };
-      const base = typeof meta["base_mod_time"] === "string" ? Date.parse(meta["base_mod_time"]) : Number.NaN;
+      const base =
+        typeof meta["base_mod_time"] === "string" ? Date.parse(meta["base_mod_time"]) : Number.NaN;
       if (Number.isFinite(base) && base > ZERO_TIME_MS) {
         input.precondition = { ifUnmodifiedSince: new Date(base).toUTCString() };
       }
-      const queued = typeof meta["queued_at"] === "string" ? Date.parse(meta["queued_at"]) : Number.NaN;
+      const queued =
+        typeof meta["queued_at"] === "string" ? Date.parse(meta["queued_at"]) : Number.NaN;
       try {
         await outbox.importEntry(input, {
           ...(Number.isFinite(queued) && queued > 0 ? { enqueuedAt: queued } : {}),
           ...(conflict
-            ? { held: { kind: "conflict" as const, reason: `a conflict (412) in the source outbox: ${name}` } }
+            ? {
+                held: {
+                  kind: "conflict" as const,
+                  reason: `a conflict (412) in the source outbox: ${name}`,
+                },
+              }
             : {}),
         });
       } catch (err) {

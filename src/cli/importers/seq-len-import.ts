@@ -50,7 +50,13 @@ export async function importSeqLenFile(
       const at = source.position;
       if (!(await source.fill(HEADER_BYTES))) {
         if (source.available > 0) {
-          report.problem({ source: path, byte: at, bytes: source.available, kind: "torn", reason: `the last record is cut off inside its 12-byte header; ${source.available} bytes not imported` });
+          report.problem({
+            source: path,
+            byte: at,
+            bytes: source.available,
+            kind: "torn",
+            reason: `the last record is cut off inside its 12-byte header; ${source.available} bytes not imported`,
+          });
         }
         break;
       }
@@ -67,16 +73,30 @@ export async function importSeqLenFile(
               ? `seq ${seq} after seq ${previous}`
               : undefined;
       if (broken !== undefined) {
-        report.problem({ source: path, byte: at, bytes: rest, kind: "garbled", reason: `the framing breaks here (${broken}); the rest of the file, ${rest} bytes, is not imported` });
+        report.problem({
+          source: path,
+          byte: at,
+          bytes: rest,
+          kind: "garbled",
+          reason: `the framing breaks here (${broken}); the rest of the file, ${rest} bytes, is not imported`,
+        });
         break;
       }
       if (!(await source.fill(HEADER_BYTES + length))) {
-        report.problem({ source: path, byte: at, bytes: source.available, kind: "torn", reason: `the last record (seq ${seq}, ${length} bytes) is cut off after ${source.available - HEADER_BYTES} bytes; not imported` });
+        report.problem({
+          source: path,
+          byte: at,
+          bytes: source.available,
+          kind: "torn",
+          reason: `the last record (seq ${seq}, ${length} bytes) is cut off after ${source.available - HEADER_BYTES} bytes; not imported`,
+        });
         break;
       }
       if (previous === -1 && seq === 0) shift = 1;
       previous = seq;
-      const data = Buffer.from(source.buf.subarray(source.pos + HEADER_BYTES, source.pos + HEADER_BYTES + length));
+      const data = Buffer.from(
+        source.buf.subarray(source.pos + HEADER_BYTES, source.pos + HEADER_BYTES + length),
+      );
       source.pos += HEADER_BYTES + length;
       target ??= await RecordTarget.open(journal, name, {
         append: options.append,
@@ -93,7 +113,12 @@ export async function importSeqLenFile(
       if (shift === 1) summary.note = "the source's seqs start at 0: each was shifted up by one";
       report.streams.push(summary);
     } else if (size === 0) {
-      report.problem({ source: path, byte: 0, kind: "not-imported", reason: "the file is empty: no stream made" });
+      report.problem({
+        source: path,
+        byte: 0,
+        kind: "not-imported",
+        reason: "the file is empty: no stream made",
+      });
     }
   } catch (err) {
     await target?.abort();

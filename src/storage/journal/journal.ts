@@ -35,13 +35,13 @@ import {
   validateRetention,
 } from "../retention/stream-limits.js";
 import { ConsumerStore } from "../stream/consumer-store.js";
+import { Stream, type StreamHost } from "../stream/stream.js";
 import {
   type ImportedRecord,
   type ImportSummary,
   StreamImport,
   type StreamImportInit,
 } from "../stream/stream-import.js";
-import { Stream, type StreamHost } from "../stream/stream.js";
 import { streamIdentity, validateStreamName } from "../stream/stream-name.js";
 import {
   createStreamDir,

@@ -26,7 +26,11 @@ import {
   SEGMENT_HEADER_BYTES,
   U64_SAFE_LIMIT,
 } from "../../format/constants.js";
-import { encodeIndexEntries, encodeIndexHeader, type IndexEntry } from "../../format/index-entry.js";
+import {
+  encodeIndexEntries,
+  encodeIndexHeader,
+  type IndexEntry,
+} from "../../format/index-entry.js";
 import { encodeRecord } from "../../format/record.js";
 import { encodeSegmentHeader } from "../../format/segment-header.js";
 import { indexFileName, segmentFileName } from "../../format/segment-name.js";
@@ -34,11 +38,16 @@ import { removeTree, writeFileAtomic, writeFully } from "../fs/file-ops.js";
 import type { FileHandle } from "../fs/file-system.js";
 import { limitsToJson, resolveLimits } from "../retention/stream-limits.js";
 import { type LostRange, mergeLostRanges } from "./lost-ranges.js";
-import { CHECKPOINT_FILE } from "./stream-files.js";
 import type { StreamDescriptor } from "./stream-descriptor.js";
 import { writeStreamDescriptor } from "./stream-descriptor.js";
+import { CHECKPOINT_FILE } from "./stream-files.js";
 import { streamIdentity } from "./stream-name.js";
-import { newStreamId, type OpenerContext, type StreamInit, TMP_STREAM_PREFIX } from "./stream-opener.js";
+import {
+  newStreamId,
+  type OpenerContext,
+  type StreamInit,
+  TMP_STREAM_PREFIX,
+} from "./stream-opener.js";
 
 /** Bytes gathered before one write to the segment file. */
 const WRITE_CHUNK_BYTES = 1024 * 1024;
@@ -123,7 +132,11 @@ export class StreamImport {
     const size = RECORD_HEADER_BYTES + attrBytes + record.payload.byteLength;
     const room = this.ctx.options.segmentBytesMax - SEGMENT_HEADER_BYTES;
     this.check(record.seq, record.timestamp, size, room);
-    if (this.segment === undefined || record.seq !== this.nextSeq || this.segment.bytes + size > this.ctx.options.segmentBytesMax) {
+    if (
+      this.segment === undefined ||
+      record.seq !== this.nextSeq ||
+      this.segment.bytes + size > this.ctx.options.segmentBytesMax
+    ) {
       return this.rotate(record.seq, record.timestamp).then(() => this.add(record));
     }
     if (this.chunkBytes + size > this.chunk.byteLength) {
@@ -151,7 +164,11 @@ export class StreamImport {
   addEncoded(bytes: Uint8Array, seq: number, timestampMs: number): Promise<void> | undefined {
     const room = this.ctx.options.segmentBytesMax - SEGMENT_HEADER_BYTES;
     this.check(seq, timestampMs, bytes.byteLength, room);
-    if (this.segment === undefined || seq !== this.nextSeq || this.segment.bytes + bytes.byteLength > this.ctx.options.segmentBytesMax) {
+    if (
+      this.segment === undefined ||
+      seq !== this.nextSeq ||
+      this.segment.bytes + bytes.byteLength > this.ctx.options.segmentBytesMax
+    ) {
       return this.rotate(seq, timestampMs).then(() => this.addEncoded(bytes, seq, timestampMs));
     }
     if (this.chunkBytes + bytes.byteLength > this.chunk.byteLength) {
@@ -174,7 +191,9 @@ export class StreamImport {
     const last = lastSeq ?? (this.records === 0 ? 0 : this.nextSeq - 1);
     const held = this.records === 0 ? 0 : this.nextSeq - 1;
     if (!Number.isSafeInteger(last) || last < held) {
-      throw new InvalidArgumentError(`lastSeq ${String(lastSeq)} is below the last record imported (${held})`);
+      throw new InvalidArgumentError(
+        `lastSeq ${String(lastSeq)} is below the last record imported (${held})`,
+      );
     }
     const { fs, streamsDir, options } = this.ctx;
     const durable = options.durability !== "none";
@@ -209,7 +228,8 @@ export class StreamImport {
         createdAtMs: this.init.createdAtMs,
         meta: this.init.meta ?? {},
       };
-      if (this.init.limits !== undefined) descriptor.limits = limitsToJson(resolveLimits(this.init.limits));
+      if (this.init.limits !== undefined)
+        descriptor.limits = limitsToJson(resolveLimits(this.init.limits));
       if (this.init.retention !== undefined) descriptor.retention = this.init.retention;
       if (this.lost.length > 0) descriptor.lost = this.lost;
       await writeStreamDescriptor(fs, this.tmp, descriptor, durable);
@@ -218,12 +238,21 @@ export class StreamImport {
       if (durable) await fs.syncDir(streamsDir);
     } catch (err) {
       await this.abort();
-      if ((err as NodeJS.ErrnoException).code === "ENOTEMPTY" || (err as NodeJS.ErrnoException).code === "EEXIST") {
-        throw new TidemarkError("STREAM_EXISTS", `stream ${JSON.stringify(this.name)} already exists`, {
-          stream: this.name,
-        });
+      if (
+        (err as NodeJS.ErrnoException).code === "ENOTEMPTY" ||
+        (err as NodeJS.ErrnoException).code === "EEXIST"
+      ) {
+        throw new TidemarkError(
+          "STREAM_EXISTS",
+          `stream ${JSON.stringify(this.name)} already exists`,
+          {
+            stream: this.name,
+          },
+        );
       }
-      throw fromSystemError(err, `import stream ${JSON.stringify(this.name)}`, { stream: this.name });
+      throw fromSystemError(err, `import stream ${JSON.stringify(this.name)}`, {
+        stream: this.name,
+      });
     }
     this.finished = true;
     return {
@@ -255,7 +284,11 @@ export class StreamImport {
         { stream: this.name },
       );
     }
-    if (!Number.isSafeInteger(timestampMs) || timestampMs < this.lastTimestampMs || timestampMs > U64_SAFE_LIMIT) {
+    if (
+      !Number.isSafeInteger(timestampMs) ||
+      timestampMs < this.lastTimestampMs ||
+      timestampMs > U64_SAFE_LIMIT
+    ) {
       throw new InvalidArgumentError(
         `timestamp ${timestampMs} of seq ${seq} is below the previous record's (${this.lastTimestampMs})`,
         { stream: this.name },
@@ -338,7 +371,10 @@ export class StreamImport {
   private async closeSegment(segment: OpenSegment, durable: boolean): Promise<void> {
     if (durable) await segment.file.datasync();
     await segment.file.close();
-    const index = Buffer.concat([encodeIndexHeader(segment.baseSeq), encodeIndexEntries(segment.index)]);
+    const index = Buffer.concat([
+      encodeIndexHeader(segment.baseSeq),
+      encodeIndexEntries(segment.index),
+    ]);
     await writeFileAtomic(this.ctx.fs, this.tmp, indexFileName(segment.baseSeq), index, false);
   }
 }
