@@ -267,6 +267,17 @@ async function planStream(
       stamp === undefined ? undefined : await writeRuns(fs, streamDir, scan, tag, stamp);
     for (const range of scan.damage) {
       if (range.lost !== undefined) lost.push(range.lost);
+      if (range.bytes === 0 && range.lost !== undefined) {
+        // The segment ends early: the seqs after it were in a segment file that is gone.
+        report.actions.push({
+          stream: f.stream,
+          action: "mark-lost",
+          segment,
+          lost: range.lost,
+          message: `seqs ${range.lost[0]}..${range.lost[1]} after ${segment} are in no segment file (one was lost): marked lost`,
+        });
+        continue;
+      }
       report.actions.push({
         stream: f.stream,
         action: "cut",
