@@ -33,7 +33,8 @@ function snapshot(dir: string): Record<string, string> {
     for (const name of readdirSync(d)) {
       const path = join(d, name);
       if (statSync(path).isDirectory()) walk(path);
-      else out[path.slice(dir.length)] = createHash("sha256").update(readFileSync(path)).digest("hex");
+      else
+        out[path.slice(dir.length)] = createHash("sha256").update(readFileSync(path)).digest("hex");
     }
   };
   walk(dir);
@@ -61,7 +62,8 @@ async function seqsOf(dir: string, name: string): Promise<number[]> {
   }
 }
 
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("tidemark repair", () => {
   it("cuts out what verify finds, keeps the bytes, and leaves a journal that verifies clean", async () => {
@@ -83,20 +85,33 @@ describe("tidemark repair", () => {
     const verify = await tidemark(["verify", "--dir", dir, "--json"]);
     expect(verify.code).toBe(3);
     const problems = JSON.parse(verify.stdout).problems;
-    expect(problems.map((p: { stream?: string }) => p.stream).sort()).toEqual(["alpha", "alpha", "beta", "gamma"]);
+    expect(problems.map((p: { stream?: string }) => p.stream).sort()).toEqual([
+      "alpha",
+      "alpha",
+      "beta",
+      "gamma",
+    ]);
 
     const before = snapshot(dir);
     const dry = await tidemark(["repair", "--all", "--dry-run", "--dir", dir]);
     expect(dry.code).toBe(3);
-    expect(dry.stdout).toMatch(/would repair: alpha: 00000000000000000001\.seg: 128 damaged bytes at offset 544 cut out, seqs 5\.\.5 marked lost/);
-    expect(dry.stdout).toMatch(/would repair: beta: seqs 32\.\.62 after 00000000000000000001\.seg are in no segment file \(one was lost\): marked lost/);
+    expect(dry.stdout).toMatch(
+      /would repair: alpha: 00000000000000000001\.seg: 128 damaged bytes at offset 544 cut out, seqs 5\.\.5 marked lost/,
+    );
+    expect(dry.stdout).toMatch(
+      /would repair: beta: seqs 32\.\.62 after 00000000000000000001\.seg are in no segment file \(one was lost\): marked lost/,
+    );
     expect(snapshot(dir)).toEqual(before);
 
     const repaired = await tidemark(["repair", "--all", "--dir", dir, "--json"]);
     expect(repaired.code, repaired.stdout + repaired.stderr).toBe(0);
     const report = JSON.parse(repaired.stdout);
     expect(report.unrepaired).toEqual([]);
-    expect(report.actions.map((a: { stream: string; action: string }) => `${a.stream}:${a.action}`).sort()).toEqual([
+    expect(
+      report.actions
+        .map((a: { stream: string; action: string }) => `${a.stream}:${a.action}`)
+        .sort(),
+    ).toEqual([
       "alpha:cut",
       "alpha:quarantine-consumer",
       "beta:mark-lost",
@@ -104,7 +119,9 @@ describe("tidemark repair", () => {
       "gamma:new-active-segment",
     ]);
     // The damaged bytes are kept, exactly.
-    const saved = report.actions.find((a: { stream: string; action: string }) => a.stream === "alpha" && a.action === "cut").saved[0];
+    const saved = report.actions.find(
+      (a: { stream: string; action: string }) => a.stream === "alpha" && a.action === "cut",
+    ).saved[0];
     expect(readFileSync(join(alpha, saved)).equals(damaged)).toBe(true);
     expect(readdirSync(join(alpha, "quarantine")).length).toBe(2);
 
@@ -139,7 +156,11 @@ describe("tidemark repair", () => {
     try {
       const locked = await tidemark(["repair", "--all", "--dir", dir]);
       expect(locked.code).toBe(5);
-      expect(locked.stderr).toMatch(new RegExp(`open for writing by process ${process.pid}.*stop that process.*\\[JOURNAL_LOCKED\\]`));
+      expect(locked.stderr).toMatch(
+        new RegExp(
+          `open for writing by process ${process.pid}.*stop that process.*\\[JOURNAL_LOCKED\\]`,
+        ),
+      );
       expect(locked.stderr).not.toMatch(/readOnly/);
       const dry = await tidemark(["repair", "--all", "--dry-run", "--dir", dir]);
       expect(dry.code).toBe(0);

@@ -59,7 +59,10 @@ describe("segment repair", () => {
     const scan = await scanSegment(fs, streamDir, 1, 31);
     expect(readFileSync(segment).equals(bytes)).toBe(true);
     expect(scan.damage).toEqual([{ offset: 32 + 10 * 128, bytes: 128, lost: [11, 11] }]);
-    expect(scan.runs.map((r) => [r.firstSeq, r.lastSeq])).toEqual([[1, 10], [12, 31]]);
+    expect(scan.runs.map((r) => [r.firstSeq, r.lastSeq])).toEqual([
+      [1, 10],
+      [12, 31],
+    ]);
     await writeRuns(fs, streamDir, scan, streamIdentity("s").tag, 1);
     // "Crash" here: the new segment 12 exists, nothing else changed.
     expect(readdirSync(streamDir)).toContain("00000000000000000012.seg");

@@ -12,12 +12,22 @@ describe("Journal.importStream", () => {
   it("reads back exactly what was imported, across rotations and gaps, and after a reopen", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 600 })), { minLength: 0, maxLength: 120 }),
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 1, max: 3 }),
+            fc.integer({ min: 0, max: 5 }),
+            fc.integer({ min: 0, max: 600 }),
+          ),
+          { minLength: 0, maxLength: 120 },
+        ),
         fc.integer({ min: 0, max: 4 }),
         async (steps, tailLost) => {
           const dir = tempDir("import-prop");
           const journal = await Journal.open(dir, { segmentBytesMax: 4096 });
-          const building = await journal.importStream("s", { createdAtMs: 1_000, meta: { k: "v" } });
+          const building = await journal.importStream("s", {
+            createdAtMs: 1_000,
+            meta: { k: "v" },
+          });
           const expected: Array<[number, number, string]> = [];
           let seq = 0;
           let ts = 1_000;
@@ -33,7 +43,8 @@ describe("Journal.importStream", () => {
           const { stream, summary } = await building.finish(lastSeq);
           const read = async (s: typeof stream) => {
             const got: Array<[number, number, string]> = [];
-            for await (const r of s.read()) got.push([r.seq, r.timestamp, Buffer.from(r.payload).toString()]);
+            for await (const r of s.read())
+              got.push([r.seq, r.timestamp, Buffer.from(r.payload).toString()]);
             return got;
           };
           expect(await read(stream)).toEqual(expected);
@@ -59,10 +70,16 @@ describe("Journal.importStream", () => {
     const journal = await Journal.open(tempDir("import-bad"));
     const building = await journal.importStream("s", { createdAtMs: 0 });
     await building.add({ seq: 5, timestamp: 10, payload: Buffer.from("a") });
-    expect(() => building.add({ seq: 5, timestamp: 10, payload: Buffer.from("b") })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
-    expect(() => building.add({ seq: 6, timestamp: 9, payload: Buffer.from("b") })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    expect(() => building.add({ seq: 5, timestamp: 10, payload: Buffer.from("b") })).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+    );
+    expect(() => building.add({ seq: 6, timestamp: 9, payload: Buffer.from("b") })).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+    );
     await building.finish();
-    await expect(journal.importStream("s", { createdAtMs: 0 })).rejects.toMatchObject({ code: "STREAM_EXISTS" });
+    await expect(journal.importStream("s", { createdAtMs: 0 })).rejects.toMatchObject({
+      code: "STREAM_EXISTS",
+    });
     const aborted = await journal.importStream("t", { createdAtMs: 0 });
     await aborted.add({ seq: 1, timestamp: 1, payload: Buffer.from("x") });
     await aborted.abort();
