@@ -17,7 +17,7 @@
 import { encodeArchiveEnd, encodeArchiveHeader, encodeArchiveStream } from "../format/archive.js";
 import { RECORD_FLAG_COMMIT, RECORD_HEADER_BYTES } from "../format/constants.js";
 import { encodeRecord } from "../format/record.js";
-import type { Stream } from "../storage/index.js";
+import type { JournalRecord, Stream } from "../storage/index.js";
 import { ByteSink } from "./io/byte-sink.js";
 import { cliError, openReadOnly, selectStreams } from "./journal-access.js";
 import { Progress } from "./progress.js";
@@ -115,16 +115,19 @@ async function writeArchive(
       const size = RECORD_HEADER_BYTES + attrBytes + record.payload.byteLength;
       const room = sink.ensure(size);
       if (room !== undefined) await room;
-      sink.used = encodeRecord(
-        sink.buffer,
-        sink.used,
-        record.seq,
-        record.timestamp,
-        RECORD_FLAG_COMMIT,
-        record.attributes,
-        record.payload,
-        record.payload.byteLength,
-      );
+      if (!copyEncoded(record, attrBytes, size, sink.buffer, sink.used)) {
+        encodeRecord(
+          sink.buffer,
+          sink.used,
+          record.seq,
+          record.timestamp,
+          RECORD_FLAG_COMMIT,
+          record.attributes,
+          record.payload,
+          record.payload.byteLength,
+        );
+      }
+      sink.used += size;
       written++;
       if ((written & 0x3ff) === 0) progress.update(summary.records + written, sink.bytes);
     }
@@ -146,6 +149,40 @@ async function writeArchive(
   }
   // The end's crc continues the CRC of every byte before it (§15.3).
   await sink.write(encodeArchiveEnd(streams.length, summary.records, sink.checksum));
+}
+
+/** A Buffer over the block the last record was read from (reads yield views into blocks). */
+let block: { source: ArrayBufferLike; bytes: Buffer } | undefined;
+
+/**
+ * Copies the record's bytes as the journal stored them (§4.2) into `target`, when the payload
+ * read is a view into the block it was decoded from (a segment read: the header and attributes
+ * sit just before it): CRC and COMMIT flag included, nothing encoded again. The header found
+ * there is checked (seq, lengths) first; returns false if it is not the record's, and the
+ * caller encodes it afresh.
+ */
+function copyEncoded(
+  record: JournalRecord,
+  attrBytes: number,
+  size: number,
+  target: Buffer,
+  at: number,
+): boolean {
+  const { payload } = record;
+  const start = payload.byteOffset - attrBytes - RECORD_HEADER_BYTES;
+  if (start < 0) return false;
+  if (block?.source !== payload.buffer)
+    block = { source: payload.buffer, bytes: Buffer.from(payload.buffer) };
+  const bytes = block.bytes;
+  if (
+    bytes.readUInt32LE(start + 8) + bytes.readUInt32LE(start + 12) * 2 ** 32 !== record.seq ||
+    bytes.readUInt32LE(start + 4) !== size - RECORD_HEADER_BYTES ||
+    bytes.readUInt16LE(start + 26) !== attrBytes
+  ) {
+    return false;
+  }
+  bytes.copy(target, at, start, start + size);
+  return true;
 }
 
 /** Records a stream holds in `from..to` (its lost seqs are not counted). */

@@ -3,7 +3,8 @@
  * seqs, timestamps, attributes, metadata, limits, retention and consumer positions, and put in
  * place only once all its records are in and checked. A damaged or cut archive stops the import
  * at the damage: the streams before it are imported whole, the one it hit not at all, and the
- * report says where (byte offset) and why. Records are copied as they are, without re-encoding.
+ * report says where (byte offset) and why. Records are copied as they are, without re-encoding
+ * (their CRC checked, their COMMIT flags kept).
  */
 import {
   ARCHIVE_END_BYTES,
@@ -18,7 +19,7 @@ import {
   decodeArchiveStream,
   decodeArchiveStreamHead,
 } from "../../format/archive.js";
-import { RECORD_FLAG_COMMIT, RECORD_HEADER_BYTES } from "../../format/constants.js";
+import { RECORD_HEADER_BYTES } from "../../format/constants.js";
 import { DECODE_OK, decodeRecord, RecordView } from "../../format/record.js";
 import type { Journal, StreamLimits } from "../../index.js";
 import type { ByteSource } from "../io/byte-source.js";
@@ -204,18 +205,7 @@ async function readStream(
       }
       previous = view.seq;
       source.pos = view.end;
-      const pending =
-        view.flags === RECORD_FLAG_COMMIT
-          ? building.addEncoded(buf.subarray(pos, view.end), view.seq, view.timestampMs)
-          : building.add({
-              seq: view.seq,
-              timestamp: view.timestampMs,
-              payload: buf.subarray(view.payloadStart, view.end),
-              attributes:
-                view.payloadStart > view.attrStart
-                  ? buf.subarray(view.attrStart, view.payloadStart)
-                  : undefined,
-            });
+      const pending = building.addEncoded(buf.subarray(pos, view.end), view.seq, view.timestampMs);
       if (pending !== undefined) await pending;
       if ((i & 0x3ff) === 0) options.progress.update(source.position, source.position);
     }

@@ -90,6 +90,8 @@ export class StreamImport {
   private chunkBytes = 0;
   private nextSeq = 0;
   private lastTimestampMs = 0;
+  /** Whether the last record added ends an atomic append (has COMMIT set). */
+  private lastCommitted = true;
   private lost: LostRange[] = [];
   private records = 0;
   private bytes = 0;
@@ -154,12 +156,13 @@ export class StreamImport {
       record.payload.byteLength,
     );
     this.placed(record.seq, record.timestamp, size, this.chunk.readUInt32LE(at));
+    this.lastCommitted = true;
     return undefined;
   }
 
   /**
-   * Adds one record already encoded as docs/format.md §4.2 (`bytes`, CRC checked by the caller)
-   * with its COMMIT flag set: copied as it is.
+   * Adds one record already encoded as docs/format.md §4.2 (`bytes`, CRC checked by the caller):
+   * copied as it is, its COMMIT flag included.
    */
   addEncoded(bytes: Uint8Array, seq: number, timestampMs: number): Promise<void> | undefined {
     const room = this.ctx.options.segmentBytesMax - SEGMENT_HEADER_BYTES;
@@ -178,6 +181,7 @@ export class StreamImport {
     const crc = this.chunk.readUInt32LE(this.chunkBytes);
     this.chunkBytes += bytes.byteLength;
     this.placed(seq, timestampMs, bytes.byteLength, crc);
+    this.lastCommitted = (bytes[24]! & RECORD_FLAG_COMMIT) !== 0;
     return undefined;
   }
 
@@ -199,9 +203,10 @@ export class StreamImport {
     const durable = options.durability !== "none";
     const identity = streamIdentity(this.name);
     try {
-      if (this.segment === undefined || last > held) {
-        // An empty stream, or one whose newest seqs are lost (rotate records them): an empty
-        // active segment after them.
+      if (this.segment === undefined || last > held || !this.lastCommitted) {
+        // An empty stream, one whose newest seqs are lost (rotate records them), or one whose
+        // last record ends no atomic append (recovery would cut it from an active segment, §4.3):
+        // an empty active segment after them.
         await this.rotate(last + 1, this.lastTimestampMs);
       }
       const active = this.segment!;

@@ -5,6 +5,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { RECORD_FLAG_COMMIT, RECORD_HEADER_BYTES } from "../../../src/format/constants.js";
+import { encodeRecord } from "../../../src/format/record.js";
 import { Journal } from "../../../src/index.js";
 import { tempDir } from "../../support/tmp-dir.js";
 
@@ -64,6 +66,30 @@ describe("Journal.importStream", () => {
       ),
       { numRuns: 25 },
     );
+  });
+
+  it("keeps a last record that ends no atomic append: recovery does not cut it", async () => {
+    const dir = tempDir("import-uncommitted");
+    const journal = await Journal.open(dir);
+    const building = await journal.importStream("s", { createdAtMs: 0 });
+    for (const [seq, flags] of [
+      [1, RECORD_FLAG_COMMIT],
+      [2, 0],
+      [3, 0],
+    ] as const) {
+      const record = Buffer.alloc(RECORD_HEADER_BYTES + 3);
+      encodeRecord(record, 0, seq, 100 + seq, flags, undefined, `r${seq}`, 2);
+      await building.addEncoded(record.subarray(0, RECORD_HEADER_BYTES + 2), seq, 100 + seq);
+    }
+    await building.finish();
+    await journal.close();
+    const again = await Journal.open(dir);
+    expect(again.recovery).toEqual([]);
+    const seqs: number[] = [];
+    for await (const r of (await again.stream("s")).read()) seqs.push(r.seq);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect((await (await again.stream("s")).append("x")).seq).toBe(4);
+    await again.close();
   });
 
   it("refuses seqs that do not increase, timestamps that go back, and a stream that exists", async () => {
