@@ -118,10 +118,12 @@ export async function trim(
       "trim takes one of --before <seq> or --older-than <duration>",
     );
   }
-  let before = options.before;
-  if (before === undefined)
-    before = await firstSeqSince(dir, name, Date.now() - options.olderThanMs!);
-  const seq = before;
+  const { firstSeq, since } = await firstSeqs(dir, name, options.olderThanMs);
+  const seq = options.before ?? since;
+  if (seq <= firstSeq) {
+    print(`nothing to trim: ${name} starts at seq ${firstSeq}`);
+    return { via: "journal", stream: name, before: seq };
+  }
   const result = await change(
     dir,
     options,
@@ -145,13 +147,24 @@ export async function trim(
   return { ...result, stream: name, before: seq };
 }
 
-/** The seq of the first record at or after `cutoffMs`, or the stream's next seq if none. */
-async function firstSeqSince(dir: string, name: string, cutoffMs: number): Promise<number> {
+/**
+ * The stream's first seq, and (with `olderThanMs`) the seq of its first record no older than
+ * that, or its next seq if every record is older. Read-only: works beside a server.
+ */
+async function firstSeqs(
+  dir: string,
+  name: string,
+  olderThanMs: number | undefined,
+): Promise<{ firstSeq: number; since: number }> {
   const journal = await openReadOnly(dir);
   try {
     const stream = await journal.stream(name);
-    for await (const record of stream.read({ fromTime: cutoffMs, limit: 1 })) return record.seq;
-    return stream.info().lastSeq + 1;
+    const { firstSeq, lastSeq } = stream.info();
+    if (olderThanMs === undefined) return { firstSeq, since: firstSeq };
+    for await (const record of stream.read({ fromTime: Date.now() - olderThanMs, limit: 1 })) {
+      return { firstSeq, since: record.seq };
+    }
+    return { firstSeq, since: lastSeq + 1 };
   } finally {
     await journal.close();
   }
@@ -225,9 +238,14 @@ export async function stats(
       streams: [],
     };
     for (const name of journal.list()) {
-      if (!options.all && isInternal(name)) continue;
       const stream = await journal.stream(name);
       const info = stream.info();
+      // The oldest record held: each stream's first (a read-only journal does not track it).
+      for await (const first of stream.read({ limit: 1 })) {
+        const oldest = result.journal.oldestTimestamp;
+        result.journal.oldestTimestamp = Math.min(oldest ?? first.timestamp, first.timestamp);
+      }
+      if (!options.all && isInternal(name)) continue;
       const streamLimits = stream.limits as { bytesMax?: number; recordsMax?: number };
       result.streams.push({
         name,

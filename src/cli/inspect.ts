@@ -105,8 +105,9 @@ export async function info(dir: string, name: string, json: boolean, print: Prin
     print(`bytes       ${shown.bytes}`);
     print(`created     ${iso(shown.createdAt)}`);
     print(`last append ${iso(shown.lastAppendAt)}`);
+    const { discard, ...bounds } = shown.limits;
     print(
-      `limits      ${Object.keys(shown.limits).length === 0 ? "none" : JSON.stringify(shown.limits)}`,
+      `limits      ${Object.keys(bounds).length === 0 ? "none" : `${JSON.stringify(bounds)}, discard ${discard ?? "old"}`}`,
     );
     print(`retention   ${shown.retention}`);
     if (shown.lost.length > 0) {
