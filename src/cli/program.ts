@@ -306,8 +306,15 @@ export function buildProgram(): Command {
     .addOption(dirOption())
     .addOption(urlOption())
     .addOption(tokenOption())
+    .addOption(jsonOption())
     .action(async (name: string, opts: Common) => {
-      await rm(opts.dir, name, remote(opts), out);
+      const result = await rm(
+        opts.dir,
+        name,
+        remote(opts),
+        opts.json === true ? () => undefined : out,
+      );
+      if (opts.json === true) out(JSON.stringify({ ...result, stream: name }));
     });
 
   program

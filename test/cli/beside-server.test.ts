@@ -82,6 +82,19 @@ describe("beside a running server", () => {
       journal: { streams: expect.any(Number), diskFreeBytes: expect.any(Number) },
     });
     expect((await tidemark(["verify", "--dir", dir])).code).toBe(0);
+    // An export while the server holds the journal, imported elsewhere.
+    const exported = await tidemark(["export", "agent/events", "--dir", dir, "--quiet"]);
+    expect(exported.code).toBe(0);
+    const copy = join(tempDir("beside-copy"), "journal");
+    const imported = await tidemark(
+      ["import", "-", "--format", "archive", "--dir", copy, "--json"],
+      { input: exported.bytes },
+    );
+    expect(JSON.parse(imported.stdout).streams[0]).toMatchObject({
+      stream: "agent/events",
+      records: 50,
+      lastSeq: 50,
+    });
   });
 
   it("trim and rm go through the server, with the token", async () => {
