@@ -97,6 +97,8 @@ export class StreamImport {
   private bytes = 0;
   private firstSeq = 0;
   private finished = false;
+  /** Sealed segments being flushed and closed while the next one is written. */
+  private sealing: Array<Promise<void>> = [];
 
   private constructor(
     private readonly ctx: OpenerContext,
@@ -212,6 +214,7 @@ export class StreamImport {
       const active = this.segment!;
       await this.flush(0);
       await this.closeSegment(active, durable);
+      await this.sealed();
       await writeFileAtomic(
         fs,
         this.tmp,
@@ -276,6 +279,7 @@ export class StreamImport {
   async abort(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
+    await Promise.allSettled(this.sealing);
     await this.segment?.file.close().catch(() => undefined);
     this.segment = undefined;
     await removeTree(this.ctx.fs, this.tmp).catch(() => undefined);
@@ -337,7 +341,11 @@ export class StreamImport {
     if (previous !== undefined) {
       if (baseSeq > this.nextSeq) this.addLost(this.nextSeq, baseSeq - 1);
       await this.flush(0);
-      await this.closeSegment(previous, durable);
+      // Flushed in the background (bounded: two at a time) while the next segment fills.
+      if (this.sealing.length >= 2) await this.sealed();
+      const closing = this.closeSegment(previous, durable);
+      closing.catch(() => undefined); // handled: sealed() reports it
+      this.sealing.push(closing);
     }
     const createdAtMs =
       this.records === 0
@@ -371,6 +379,14 @@ export class StreamImport {
     }
     this.chunkBytes = 0;
     if (next > this.chunk.byteLength) this.chunk = Buffer.allocUnsafe(next);
+  }
+
+  /** Waits for the sealed segments being flushed; the first failure is thrown. */
+  private async sealed(): Promise<void> {
+    const sealing = this.sealing;
+    this.sealing = [];
+    const results = await Promise.allSettled(sealing);
+    for (const result of results) if (result.status === "rejected") throw result.reason;
   }
 
   private async closeSegment(segment: OpenSegment, durable: boolean): Promise<void> {
