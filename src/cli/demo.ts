@@ -2,12 +2,19 @@
  * `tidemark demo [dir]`: a tour of the library on a real journal directory. It appends, reads
  * back, follows live appends, and lists the files it made, so a newcomer sees the API working
  * and what it leaves on disk.
+ * Without a directory it makes a fresh one under the system's temp directory (never the
+ * server's ./tidemark-data, which a running server holds) and says where.
  */
-import { readdir, stat } from "node:fs/promises";
+import { mkdtemp, readdir, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Journal } from "../index.js";
 
-export async function demo(dir: string, print: (line: string) => void): Promise<void> {
+export async function demo(
+  given: string | undefined,
+  print: (line: string) => void,
+): Promise<void> {
+  const dir = given ?? (await mkdtemp(join(tmpdir(), "tidemark-demo-")));
   const journal = await Journal.open(resolve(dir));
   try {
     const stream = await journal.stream("demo/session-1");
@@ -53,9 +60,11 @@ export async function demo(dir: string, print: (line: string) => void): Promise<
   } finally {
     await journal.close();
   }
-  print(`the files, after close (docs/format.md says what each holds):`);
+  print("the files, after close (docs/format.md says what each holds):");
   for (const line of await listFiles(resolve(dir))) print(`  ${line}`);
-  print("run this again: the journal keeps everything, and seqs continue where they stopped");
+  print(
+    `run this again with tidemark demo ${resolve(dir)}: the journal keeps everything, and seqs continue where they stopped`,
+  );
 }
 
 /** Every file under `root`, relative, with its size, in path order. */

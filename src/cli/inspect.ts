@@ -1,82 +1,126 @@
 /**
  * Operator commands that read a journal without taking its writer lock, so they work while the
- * server (or any writer) runs: `ls`, `info`, `read`, `tail`, `verify`.
+ * server (or any writer) runs: `ls`, `info`, `read`, `tail`, `verify`. Each prints text for
+ * people, or with `--json` the shapes documented in the README ("JSON output"), which stay
+ * stable: fields are added, never renamed or removed.
  */
 import { resolve } from "node:path";
-import { CorruptError, InvalidArgumentError, TidemarkError } from "../errors.js";
-import { Journal, type JournalRecord } from "../index.js";
-import { formatColumns } from "./columns.js";
+import { CorruptError, InvalidArgumentError } from "../errors.js";
+import type { Journal, JournalRecord, Stream } from "../index.js";
+import { payloadField } from "./export.js";
+import { isInternal, openReadOnly } from "./journal-access.js";
+import { Progress } from "./progress.js";
+import { table } from "./table.js";
 
 type Print = (line: string) => void;
 
-/** The streams a server keeps for itself (subscriptions, the signing key, outbox state). */
-const INTERNAL_PREFIXES = ["__ds/", "__outbox/"];
-
-export function isInternalStream(name: string): boolean {
-  return INTERNAL_PREFIXES.some((prefix) => name.startsWith(prefix));
+export interface StreamRow {
+  name: string;
+  records: number;
+  firstSeq: number;
+  lastSeq: number;
+  bytes: number;
+  createdAt: number;
+  lastAppendAt: number | null;
 }
 
-async function openReadOnly(dir: string): Promise<Journal> {
-  try {
-    return await Journal.open(resolve(dir), { readOnly: true });
-  } catch (err) {
-    // Most often the command ran in another directory than the journal's: say how to name it.
-    if (
-      err instanceof TidemarkError &&
-      (err.code === "NOT_FOUND" || err.code === "NOT_A_JOURNAL")
-    ) {
-      throw new TidemarkError(
-        err.code,
-        `${err.message}; name the journal's directory with --dir <dir> or TIDEMARK_DIR ` +
-          "(the default is ./tidemark-data)",
-        err.context,
-      );
-    }
-    throw err;
-  }
-}
-
-export async function ls(dir: string, print: Print): Promise<void> {
+export async function ls(
+  dir: string,
+  options: { all: boolean; json: boolean },
+  print: Print,
+): Promise<void> {
   const journal = await openReadOnly(dir);
   try {
-    const rows = [["stream", "records", "seqs", "bytes", "last append"]];
-    for (const name of journal.list()) {
-      const info = (await journal.stream(name)).info();
-      rows.push([
-        name,
-        String(info.records),
-        info.records === 0 ? "-" : `${info.firstSeq}..${info.lastSeq}`,
-        String(info.bytes),
-        info.lastAppendAt === null ? "-" : new Date(info.lastAppendAt).toISOString(),
-      ]);
+    const names = journal.list();
+    const shown = options.all ? names : names.filter((name) => !isInternal(name));
+    const rows: StreamRow[] = [];
+    for (const name of shown) rows.push(streamRow(await journal.stream(name)));
+    if (options.json) {
+      print(JSON.stringify(rows));
+      return;
     }
-    for (const line of formatColumns(rows)) print(line);
-    print(`${journal.list().length} stream(s) in ${resolve(dir)}`);
+    table(
+      [
+        ["stream", "records", "seqs", "bytes", "last append"],
+        ...rows.map((row) => [
+          row.name,
+          String(row.records),
+          row.records === 0 ? "-" : `${row.firstSeq}..${row.lastSeq}`,
+          String(row.bytes),
+          row.lastAppendAt === null ? "-" : new Date(row.lastAppendAt).toISOString(),
+        ]),
+      ],
+      print,
+    );
+    const hidden = names.length - shown.length;
+    print(
+      `${shown.length} stream(s) in ${resolve(dir)}` +
+        (hidden > 0
+          ? ` (${hidden} internal stream(s) of the server and outboxes not shown: --all)`
+          : ""),
+    );
   } finally {
     await journal.close();
   }
 }
 
-export async function info(dir: string, name: string, print: Print): Promise<void> {
+export function streamRow(stream: Stream): StreamRow {
+  const info = stream.info();
+  return {
+    name: info.name,
+    records: info.records,
+    firstSeq: info.firstSeq,
+    lastSeq: info.lastSeq,
+    bytes: info.bytes,
+    createdAt: info.createdAt,
+    lastAppendAt: info.lastAppendAt,
+  };
+}
+
+export async function info(dir: string, name: string, json: boolean, print: Print): Promise<void> {
   const journal = await openReadOnly(dir);
   try {
     const stream = await journal.stream(name);
-    const consumers = stream
-      .consumers()
-      .map((c) => ({ name: c.name, position: c.position, ackedAt: c.ackedAt }));
+    const lastSeq = stream.info().lastSeq;
+    const shown = {
+      ...streamRow(stream),
+      limits: stream.limits,
+      retention: stream.retention,
+      lost: stream.lost,
+      consumers: stream.consumers().map((c) => ({
+        name: c.name,
+        position: c.position,
+        behind: Math.max(0, lastSeq - c.position),
+        ackedAt: c.ackedAt,
+      })),
+      meta: stream.meta,
+    };
+    if (json) {
+      print(JSON.stringify(shown));
+      return;
+    }
+    const iso = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
+    print(`stream      ${shown.name}`);
+    print(`records     ${shown.records} (seqs ${shown.firstSeq}..${shown.lastSeq})`);
+    print(`bytes       ${shown.bytes}`);
+    print(`created     ${iso(shown.createdAt)}`);
+    print(`last append ${iso(shown.lastAppendAt)}`);
+    const { discard, ...bounds } = shown.limits;
     print(
-      JSON.stringify(
-        {
-          ...stream.info(),
-          limits: stream.limits,
-          retention: stream.retention,
-          consumers,
-          meta: stream.meta,
-        },
-        null,
-        2,
-      ),
+      `limits      ${Object.keys(bounds).length === 0 ? "none" : `${JSON.stringify(bounds)}, discard ${discard ?? "old"}`}`,
     );
+    print(`retention   ${shown.retention}`);
+    if (shown.lost.length > 0) {
+      print(
+        `lost seqs   ${shown.lost.map(([a, b]) => (a === b ? `${a}` : `${a}..${b}`)).join(", ")}`,
+      );
+    }
+    for (const c of shown.consumers) {
+      print(
+        `consumer    ${c.name}: at seq ${c.position}, ${c.behind} behind, acked ${iso(c.ackedAt)}`,
+      );
+    }
+    print(`meta        ${JSON.stringify(shown.meta)}`);
   } finally {
     await journal.close();
   }
@@ -84,14 +128,15 @@ export async function info(dir: string, name: string, print: Print): Promise<voi
 
 export type RecordFormat = "text" | "json" | "hex";
 
+/** One record as a line: text and hex for people, json as `{"seq","timestamp",payload}`. */
 export function formatRecord(record: JournalRecord, format: RecordFormat): string {
-  const payload = Buffer.from(record.payload);
+  const payload = Buffer.from(
+    record.payload.buffer,
+    record.payload.byteOffset,
+    record.payload.byteLength,
+  );
   if (format === "json") {
-    return JSON.stringify({
-      seq: record.seq,
-      timestamp: record.timestamp,
-      payload: payload.toString("base64"),
-    });
+    return `{"seq":${record.seq},"timestamp":${record.timestamp},${payloadField(payload)}}`;
   }
   const body = format === "hex" ? payload.toString("hex") : payload.toString("utf8");
   return `${record.seq}\t${new Date(record.timestamp).toISOString()}\t${body}`;
@@ -111,7 +156,7 @@ export async function read(
   },
   print: Print,
 ): Promise<void> {
-  if (isInternalStream(name) && options.internal !== true) {
+  if (isInternal(name) && options.internal !== true) {
     throw new InvalidArgumentError(
       `${name} is a stream the server keeps for itself (it may hold secrets, such as the ` +
         "webhook signing key); pass --internal to read it anyway",
@@ -121,61 +166,106 @@ export async function read(
   const journal = await openReadOnly(dir);
   try {
     const stream = await journal.stream(name);
+    const controller = new AbortController();
+    options.signal?.addEventListener("abort", () => controller.abort(), { once: true });
+    const after = options.after === undefined ? {} : { after: options.after };
     const records = options.follow
-      ? stream.follow({
-          ...(options.after === undefined ? {} : { after: options.after }),
-          ...(options.signal === undefined ? {} : { signal: options.signal }),
-        })
-      : stream.read({
-          ...(options.after === undefined ? {} : { after: options.after }),
-          ...(options.limit === undefined ? {} : { limit: options.limit }),
-        });
-    for await (const record of records) print(formatRecord(record, options.format));
+      ? stream.follow({ ...after, signal: controller.signal })
+      : stream.read({ ...after, ...(options.limit === undefined ? {} : { limit: options.limit }) });
+    let printed = 0;
+    for await (const record of records) {
+      print(formatRecord(record, options.format));
+      // tail --limit: stop following once that many were printed.
+      if (++printed === options.limit) break;
+    }
   } finally {
     await journal.close();
   }
 }
 
+export interface VerifyResult {
+  dir: string;
+  streams: number;
+  records: number;
+  problems: Array<{
+    kind: string;
+    stream?: string;
+    message: string;
+    firstSeqLost?: number;
+    lastSeqLost?: number;
+    resumeAfter?: number;
+  }>;
+}
+
 /**
- * Reads every record of every stream and checks it (CRC, seq, order), reporting damage and
- * continuing after it. Resolves with the number of problems found.
+ * Reads and checks every record of every stream (CRC, seq, order), reporting damage and
+ * continuing after it. Resolves with what it found.
  */
-export async function verify(dir: string, print: Print, progress: Print): Promise<number> {
+export async function verify(
+  dir: string,
+  options: { quiet: boolean },
+  onProblem: (problem: VerifyResult["problems"][number]) => void,
+): Promise<VerifyResult> {
   const journal = await openReadOnly(dir);
-  let problems = 0;
+  const result: VerifyResult = { dir: resolve(dir), streams: 0, records: 0, problems: [] };
+  const problem = (p: VerifyResult["problems"][number]) => {
+    result.problems.push(p);
+    onProblem(p);
+  };
   try {
     for (const event of journal.recovery) {
-      print(`recovery: ${event.kind}: ${event.message}`);
-      if (event.kind === "corrupt") problems++;
+      if (event.kind === "corrupt")
+        problem({
+          kind: "recovery",
+          ...(event.stream === undefined ? {} : { stream: event.stream }),
+          message: event.message,
+        });
     }
     const names = journal.list();
-    let checked = 0;
-    for (const [i, name] of names.entries()) {
-      const stream = await journal.stream(name);
-      let after = stream.info().firstSeq - 1;
-      for (;;) {
-        try {
-          for await (const record of stream.read({ after })) {
-            after = record.seq;
-            if (++checked % 1_000_000 === 0)
-              progress(`verify: ${checked} records checked (stream ${i + 1} of ${names.length})`);
-          }
-          break;
-        } catch (err) {
-          if (!(err instanceof CorruptError)) throw err;
-          problems++;
-          print(`damage: ${err.message}`);
-          const resume = err.context.resumeAfter;
-          if (resume === undefined || resume <= after) break;
-          after = resume;
-        }
-      }
+    result.streams = names.length;
+    let total = 0;
+    for (const name of names) total += (await journal.stream(name)).info().records;
+    const progress = new Progress("verify", total, options.quiet);
+    try {
+      for (const name of names) await verifyStream(journal, name, result, problem, progress);
+    } finally {
+      progress.stop();
     }
-    print(
-      `verified ${checked} records in ${names.length} stream(s): ${problems === 0 ? "no damage" : `${problems} problem(s)`}`,
-    );
-    return problems;
+    return result;
   } finally {
     await journal.close();
+  }
+}
+
+async function verifyStream(
+  journal: Journal,
+  name: string,
+  result: VerifyResult,
+  problem: (p: VerifyResult["problems"][number]) => void,
+  progress: Progress,
+): Promise<void> {
+  const stream = await journal.stream(name);
+  let after = stream.info().firstSeq - 1;
+  for (;;) {
+    try {
+      for await (const record of stream.read({ after })) {
+        after = record.seq;
+        if ((++result.records & 0xffff) === 0) progress.update(result.records, 0);
+      }
+      return;
+    } catch (err) {
+      if (!(err instanceof CorruptError)) throw err;
+      const { firstSeqLost, lastSeqLost, resumeAfter } = err.context;
+      problem({
+        kind: "damage",
+        stream: name,
+        message: err.message,
+        ...(firstSeqLost === undefined ? {} : { firstSeqLost }),
+        ...(lastSeqLost === undefined ? {} : { lastSeqLost }),
+        ...(resumeAfter === undefined ? {} : { resumeAfter }),
+      });
+      if (resumeAfter === undefined || resumeAfter <= after) return;
+      after = resumeAfter;
+    }
   }
 }

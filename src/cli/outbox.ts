@@ -1,8 +1,8 @@
 /**
  * `tidemark outbox ls | show | retry | discard`, on a journal directory. `ls` and `show` open
  * the journal read-only (they work while the process that delivers runs); `retry` and `discard`
- * change the outbox, so they need the journal's writer lock: with the delivering process
- * running they fail with JOURNAL_LOCKED, and the change is made through its API instead.
+ * change the outbox, so they need the journal's writer lock: while `tidemark serve` holds it they
+ * go through its API (POST /v1/outbox/<name>/entries/<id>/retry | discard, remote.ts).
  */
 import { resolve } from "node:path";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
@@ -15,6 +15,14 @@ import {
   outboxNames,
   type Precondition,
 } from "../outbox/index.js";
+import { lockHolderOf } from "./journal-access.js";
+import {
+  explicitServer,
+  type RemoteOptions,
+  request,
+  type Server,
+  serverHolding,
+} from "./remote.js";
 
 type Print = (line: string) => void;
 
@@ -116,7 +124,7 @@ export async function outboxRetry(
   dir: string,
   name: string,
   id: string,
-  options: { ifMatch?: string; ifUnmodifiedSince?: string; header?: string[] },
+  options: RemoteOptions & { ifMatch?: string; ifUnmodifiedSince?: string; header?: string[] },
   print: Print,
 ): Promise<void> {
   let precondition: Precondition | undefined;
@@ -131,22 +139,80 @@ export async function outboxRetry(
     if (colon <= 0) throw new InvalidArgumentError(`--header takes name:value, got ${header}`);
     headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
   }
-  await withOutbox(dir, name, false, async (outbox) => {
-    await outbox.retry(id, { ...(precondition === undefined ? {} : { precondition }), headers });
-    print(`${id} is pending again in outbox ${name}; it is delivered when the outbox next runs`);
-  });
+  const via = await changeOutbox(
+    dir,
+    name,
+    options,
+    "outbox retry",
+    (outbox) =>
+      outbox
+        .retry(id, { ...(precondition === undefined ? {} : { precondition }), headers })
+        .then(() => undefined),
+    (server) =>
+      request(
+        server,
+        "POST",
+        `/v1/outbox/${encodeURIComponent(name)}/entries/${encodeURIComponent(id)}/retry`,
+        {
+          ...(precondition === undefined ? {} : { precondition }),
+          headers,
+        },
+      ).then(() => undefined),
+  );
+  print(
+    via === undefined
+      ? `${id} is pending again in outbox ${name}; it is delivered when the outbox next runs`
+      : `${id} is pending again in outbox ${name} (through ${via})`,
+  );
 }
 
 export async function outboxDiscard(
   dir: string,
   name: string,
   id: string,
+  options: RemoteOptions,
   print: Print,
 ): Promise<void> {
-  await withOutbox(dir, name, false, async (outbox) => {
-    await outbox.discard(id);
-    print(`${id} discarded from outbox ${name}`);
-  });
+  const via = await changeOutbox(
+    dir,
+    name,
+    options,
+    "outbox discard",
+    (outbox) => outbox.discard(id),
+    (server) =>
+      request(
+        server,
+        "POST",
+        `/v1/outbox/${encodeURIComponent(name)}/entries/${encodeURIComponent(id)}/discard`,
+      ).then(() => undefined),
+  );
+  print(`${id} discarded from outbox ${name}${via === undefined ? "" : ` (through ${via})`}`);
+}
+
+/** Changes the outbox directly, or through the server that holds the journal; returns its URL. */
+async function changeOutbox(
+  dir: string,
+  name: string,
+  options: RemoteOptions,
+  what: string,
+  direct: (outbox: Outbox) => Promise<void>,
+  remote: (server: Server) => Promise<void>,
+): Promise<string | undefined> {
+  const named = explicitServer(options);
+  if (named !== undefined) {
+    await remote(named);
+    return named.url;
+  }
+  try {
+    await withOutbox(dir, name, false, direct);
+    return undefined;
+  } catch (err) {
+    const holder = lockHolderOf(err);
+    if (holder === undefined) throw err;
+    const server = await serverHolding(resolve(dir), holder, options, what);
+    await remote(server);
+    return server.url;
+  }
 }
 
 function row(entry: OutboxEntryInfo): string[] {

@@ -20,7 +20,12 @@ import {
   type Precondition,
 } from "./store/entry.js";
 import { heldInfo, type OutboxEntryInfo, pendingInfo } from "./store/entry-info.js";
-import { type HeldEntry, OutboxStore, type PendingEntry } from "./store/outbox-store.js";
+import {
+  type HeldEntry,
+  OutboxStore,
+  type PendingEntry,
+  sequenceKey,
+} from "./store/outbox-store.js";
 import { positive } from "./upstreams/http-request.js";
 import type { Upstream } from "./upstreams/upstream.js";
 
@@ -194,6 +199,37 @@ export class Outbox {
     }
     const entry = await this.store.append(meta, body);
     this.dispatcher.add(entry);
+    return entry.id;
+  }
+
+  /**
+   * @internal Adds an entry brought over from another outbox (`tidemark import --format
+   * outbox-dir`): pending like an enqueued one, or, with `held`, straight into conflicts or dead
+   * letters with that reason, never attempted here. `enqueuedAt` keeps the original time.
+   */
+  async importEntry(
+    input: OutboxEntryInput,
+    options: { enqueuedAt?: number; held?: { kind: "conflict" | "dead"; reason: string } } = {},
+  ): Promise<string> {
+    this.checkWritable();
+    const { meta, body } = checkEntry(
+      input,
+      this.options.bodyBytesMax,
+      options.enqueuedAt ?? this.clock(),
+    );
+    if (this.store.pending.size >= this.options.entriesMax) {
+      throw new OutboxFullError(
+        `outbox ${this.name} holds ${this.options.entriesMax} pending entries (entriesMax)`,
+        { outbox: this.name },
+      );
+    }
+    const entry = await this.store.append(meta, body);
+    if (options.held === undefined) {
+      this.dispatcher.add(entry);
+      return entry.id;
+    }
+    const { kind, reason } = options.held;
+    await this.store.hold(entry, sequenceKey(entry), kind, reason, null, this.clock());
     return entry.id;
   }
 

@@ -74,8 +74,8 @@ describe("tidemark (journal commands)", () => {
     const lines = read.stdout
       .trim()
       .split("\n")
-      .map((l) => JSON.parse(l) as { seq: number; payload: string });
-    expect(lines.map((l) => [l.seq, Buffer.from(l.payload, "base64").toString()])).toEqual([
+      .map((l) => JSON.parse(l) as { seq: number; text: string });
+    expect(lines.map((l) => [l.seq, l.text])).toEqual([
       [1, "one"],
       [2, "two"],
       [3, "three"],
@@ -124,7 +124,7 @@ describe("tidemark outbox", () => {
     const holder = await Journal.open(dir);
     try {
       const retry = await tidemark("outbox", "retry", "sync", conflictId, "--dir", dir);
-      expect(retry.code).toBe(1);
+      expect(retry.code).toBe(5);
       expect(retry.stderr).toMatch(/\[JOURNAL_LOCKED\]/);
       expect((await tidemark("outbox", "ls", "--dir", dir)).code).toBe(0);
     } finally {
@@ -182,7 +182,7 @@ describe("tidemark outbox", () => {
     writeSync(fd, Buffer.from("X"), 0, 1, 32 + 28 + 1);
     closeSync(fd);
     const verify = await tidemark("verify", "--dir", dir);
-    expect(verify.code).toBe(1);
+    expect(verify.code).toBe(3);
     expect(verify.stdout + verify.stderr).toMatch(/agent\/events/);
   });
 });

@@ -12,9 +12,11 @@ import { TidemarkError } from "../../errors.js";
 import { type ServerContext, send } from "../context.js";
 import { handleAppend } from "../routes/append.js";
 import { forkSourcePath, handleCreate } from "../routes/create.js";
+import { handleOutboxAction, isOutboxAction } from "../routes/outbox-routes.js";
 import { handleRead, startPosition } from "../routes/read.js";
 import { handleSse } from "../routes/sse.js";
 import { handleReserved } from "../routes/subscription-routes.js";
+import { handleTrim, isTrimRoute } from "../routes/trim-route.js";
 import type { DsStream } from "../streams/ds-stream.js";
 import { formatOffset, parseOffsetParam } from "../streams/offsets.js";
 import { checkReadStart } from "../streams/read-start.js";
@@ -68,9 +70,12 @@ async function route(
       res,
       ctx.shuttingDown ? 503 : 200,
       { "content-type": "application/json", "cache-control": "no-store" },
-      JSON.stringify({ ok: !ctx.shuttingDown, streams: ctx.registry.size }),
+      // The pid lets `tidemark` check that this server is the process holding a journal's lock.
+      JSON.stringify({ ok: !ctx.shuttingDown, streams: ctx.registry.size, pid: process.pid }),
     );
   }
+  if (isTrimRoute(pathname)) return handleTrim(ctx, auth, req, res, pathname, isInternalPath);
+  if (isOutboxAction(pathname)) return handleOutboxAction(ctx, auth, req, res, pathname);
   if (pathname === "/metrics") {
     auth.check(req, "read", "/metrics");
     const body = await ctx.metrics.registry.metrics();
@@ -89,7 +94,7 @@ async function route(
   }
   auth.authenticate(req);
   const path = streamPathOf(pathname);
-  if (INTERNAL.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
+  if (isInternalPath(path)) {
     throw new TidemarkError("NOT_FOUND", `the ${path.split("/")[0]} namespace is reserved`);
   }
   const write = method === "PUT" || method === "POST" || method === "DELETE";
@@ -135,6 +140,10 @@ async function route(
         allow: "GET, HEAD, PUT, POST, DELETE, OPTIONS",
       });
   }
+}
+
+function isInternalPath(path: string): boolean {
+  return INTERNAL.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 }
 
 /**

@@ -62,14 +62,19 @@ export async function collect(
     out.complete = out.end >= stop;
     return out;
   }
+  let readToEnd = true;
   for await (const record of ds.stream.read({ after: position - ds.base })) {
     const at = ds.base + record.seq;
+    readToEnd = false;
     if (at > stop) break;
     out.parts.push(record.payload);
     out.bytes += record.payload.byteLength;
     out.end = at;
     if (out.bytes >= bytesMax || at === stop) break;
+    readToEnd = true;
   }
+  // A read that ran to the end stepped over any seqs known lost (a repaired range) up to it.
+  if (readToEnd) out.end = Math.max(out.end, stop);
   out.complete = out.end >= stop;
   return out;
 }

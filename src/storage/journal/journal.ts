@@ -36,6 +36,12 @@ import {
 } from "../retention/stream-limits.js";
 import { ConsumerStore } from "../stream/consumer-store.js";
 import { Stream, type StreamHost } from "../stream/stream.js";
+import {
+  type ImportedRecord,
+  type ImportSummary,
+  StreamImport,
+  type StreamImportInit,
+} from "../stream/stream-import.js";
 import { streamIdentity, validateStreamName } from "../stream/stream-name.js";
 import {
   createStreamDir,
@@ -69,6 +75,17 @@ export interface StreamOptions {
   retention?: Retention;
   /** Metadata a new stream is created with, in the same atomic step (ignored if it exists). */
   meta?: Record<string, unknown>;
+}
+
+/** A stream being imported with its own seqs and timestamps (see `Journal.importStream`). */
+export interface JournalImport {
+  /** Returns a promise only when it wrote: await it before the next add. */
+  add(record: ImportedRecord): Promise<void> | undefined;
+  /** A record already encoded as docs/format.md §4.2, COMMIT set, CRC checked. */
+  addEncoded(bytes: Uint8Array, seq: number, timestampMs: number): Promise<void> | undefined;
+  /** Puts the stream in place and opens it; `lastSeq` defaults to the last record's. */
+  finish(lastSeq?: number): Promise<{ stream: Stream; summary: ImportSummary }>;
+  abort(): Promise<void>;
 }
 
 interface Entry {
@@ -261,6 +278,34 @@ export class Journal {
         ...(retention === undefined ? {} : { retention }),
       });
     return stream;
+  }
+
+  /**
+   * @internal Builds a new stream from records that keep their seqs and timestamps (`tidemark
+   * import`): written beside the journal's streams and renamed into place whole by `finish`
+   * (stream-import.ts). Fails with STREAM_EXISTS if the stream exists.
+   */
+  async importStream(name: string, init: StreamImportInit): Promise<JournalImport> {
+    validateStreamName(name);
+    this.checkOpen();
+    if (this.options.readOnly) throw new ReadOnlyError(undefined, { stream: name });
+    await this.opening.get(name)?.catch(() => undefined);
+    if (this.streams.has(name)) {
+      throw new TidemarkError("STREAM_EXISTS", `stream ${JSON.stringify(name)} already exists`, {
+        stream: name,
+      });
+    }
+    const builder = await StreamImport.begin(this.opener, name, init);
+    return {
+      add: (record) => builder.add(record),
+      addEncoded: (bytes, seq, timestampMs) => builder.addEncoded(bytes, seq, timestampMs),
+      abort: () => builder.abort(),
+      finish: async (lastSeq) => {
+        this.checkOpen();
+        const { dirName, summary } = await builder.finish(lastSeq);
+        return { stream: await this.openDir(dirName), summary };
+      },
+    };
   }
 
   /**

@@ -11,6 +11,7 @@ import { SEGMENT_HEADER_BYTES } from "../../format/constants.js";
 import { decodeSegmentHeader } from "../../format/segment-header.js";
 import { segmentFileName } from "../../format/segment-name.js";
 import { readFully } from "../fs/file-ops.js";
+import { lostRangeAt, nextLostSeq } from "../stream/lost-ranges.js";
 import type { StreamState } from "../stream/stream-state.js";
 import {
   cursorExpired,
@@ -112,6 +113,9 @@ export class RecordIterator implements AsyncIterableIterator<JournalRecord> {
       for (;;) {
         if (this.finished) return DONE;
         if (this.cursor === undefined) {
+          // Seqs known lost (repaired, or absent from an import) are stepped over, not read.
+          const lost = lostRangeAt(this.state.lost, this.nextSeq);
+          if (lost !== undefined) this.nextSeq = lost[1] + 1;
           if (this.nextSeq > this.request.lastSeq || this.remaining <= 0) return this.finishDone();
           this.cursor = await this.openCursor(this.request);
           continue;
@@ -146,7 +150,10 @@ export class RecordIterator implements AsyncIterableIterator<JournalRecord> {
     if (i < 0 || from < state.firstSeq) throw cursorExpired(state, from);
     const segment = state.segments.at(i)!;
     const nextBase = state.segments.at(i + 1)?.baseSeq;
-    const to = nextBase === undefined ? request.lastSeq : Math.min(request.lastSeq, nextBase - 1);
+    const to = Math.min(
+      nextBase === undefined ? request.lastSeq : Math.min(request.lastSeq, nextBase - 1),
+      nextLostSeq(state.lost, from) - 1,
+    );
     const cursor = await SegmentCursor.open(
       this.ctx,
       state,

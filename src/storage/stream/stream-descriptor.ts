@@ -15,6 +15,7 @@ import {
   type StreamLimits,
   validateRetention,
 } from "../retention/stream-limits.js";
+import { type LostRange, parseLostRanges } from "./lost-ranges.js";
 import { STREAM_DESCRIPTOR_FILE } from "./stream-files.js";
 import { streamIdentity } from "./stream-name.js";
 import type { StreamState } from "./stream-state.js";
@@ -30,6 +31,8 @@ export interface StreamDescriptor {
   retention?: Retention;
   /** Set by `trim({ before })`: records below it are released. */
   trimmedBefore?: number;
+  /** Seqs known not to be held: cut out by repair, or absent from an imported source. */
+  lost?: LostRange[];
 }
 
 const DESCRIPTOR_BYTES_MAX = 1024 * 1024;
@@ -108,6 +111,9 @@ export async function readStreamDescriptor(
     }
     descriptor.trimmedBefore = parsed.trimmedBefore;
   }
+  if (parsed.lost !== undefined) {
+    descriptor.lost = parseLostRanges(parsed.lost, `${dirName}/${STREAM_DESCRIPTOR_FILE}`);
+  }
   return descriptor;
 }
 
@@ -127,6 +133,7 @@ export interface DescriptorChange {
   retention?: Retention;
   trimmedBefore?: number;
   meta?: Record<string, unknown>;
+  lost?: readonly LostRange[];
 }
 
 /**
@@ -158,6 +165,7 @@ export async function storeDescriptorChange(
         limits: limitsToJson(state.limits),
         retention: state.retention,
         trimmedBefore: state.trimmedBefore,
+        ...(state.lost.length === 0 ? {} : { lost: [...state.lost] }),
       },
       durable,
     );

@@ -140,6 +140,7 @@ export async function openStreamDir(
     retention: descriptor.retention ?? "limits",
     trimmedBefore: descriptor.trimmedBefore ?? 1,
     meta: descriptor.meta,
+    ...(descriptor.lost === undefined ? {} : { lost: descriptor.lost }),
   });
   return {
     state,

@@ -8,6 +8,7 @@
 import type { SparseIndex } from "../index/sparse-index.js";
 import type { TailState } from "../recovery/tail-scan.js";
 import type { ResolvedLimits, Retention } from "../retention/stream-limits.js";
+import { type LostRange, lostCount } from "./lost-ranges.js";
 import type { SegmentList } from "./segment-list.js";
 
 export interface StreamStateInit {
@@ -27,6 +28,7 @@ export interface StreamStateInit {
   retention: Retention;
   trimmedBefore: number;
   meta: Record<string, unknown>;
+  lost?: readonly LostRange[];
 }
 
 export class StreamState {
@@ -45,6 +47,8 @@ export class StreamState {
   trimmedBefore: number;
   /** Metadata of the layers above the journal, stored in stream.json. */
   meta: Record<string, unknown>;
+  /** Seqs known not to be held (lost-ranges.ts): reads step over them. */
+  lost: readonly LostRange[];
   /** Durable consumers' positions (last acknowledged seq), by consumer name. */
   readonly consumerPositions = new Map<string, number>();
   /** Set when the journal closes or the stream is deleted; followers end. */
@@ -69,6 +73,7 @@ export class StreamState {
     this.retention = init.retention;
     this.trimmedBefore = init.trimmedBefore;
     this.meta = init.meta;
+    this.lost = init.lost ?? [];
     this.touchedAtMs = init.nowMs;
   }
 
@@ -81,8 +86,10 @@ export class StreamState {
     return Math.min(Math.max(this.segments.first.baseSeq, this.trimmedBefore), this.lastSeq + 1);
   }
 
+  /** Records held: the seqs from firstSeq to lastSeq, less the ones known lost. */
   get records(): number {
-    return this.lastSeq - this.firstSeq + 1;
+    const span = this.lastSeq - this.firstSeq + 1;
+    return this.lost.length === 0 ? span : span - lostCount(this.lost, this.firstSeq, this.lastSeq);
   }
 
   /** The lowest consumer position, or undefined when the stream has no consumer. */

@@ -130,6 +130,12 @@ export class Stream {
     return this.state.retention;
   }
 
+  /** Seqs the stream knows it does not hold (cut out by repair, absent from an import), as
+   * inclusive `[first, last]` ranges; reads step over them. */
+  get lost(): ReadonlyArray<readonly [number, number]> {
+    return this.state.lost;
+  }
+
   /** Metadata stored with the stream for the layers above the journal (the server's). */
   get meta(): Readonly<Record<string, unknown>> {
     return this.state.meta;
@@ -296,7 +302,7 @@ export class Stream {
       name: this.state.name,
       firstSeq,
       lastSeq,
-      records: lastSeq - firstSeq + 1,
+      records: this.state.records,
       bytes: this.state.segments.totalBytes(),
       createdAt: this.state.createdAtMs,
       lastAppendAt: lastSeq >= firstSeq ? this.state.tail.lastTimestampMs : null,
@@ -327,6 +333,8 @@ export class Stream {
           cursor = record.seq;
           if (signal?.aborted) return;
         }
+        // Read to the end: seqs not yielded up to there were known lost and stepped over.
+        cursor = Math.max(cursor, lastSeq);
         continue;
       }
       await this.nextChange(signal);
