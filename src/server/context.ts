@@ -40,6 +40,10 @@ export interface ServerContext {
   served: ServedOutboxes;
   /** Memory shared by the recent-message caches of streams with live readers. */
   recentBudget: RecentBudget;
+  /** When the server started (ms since the epoch). */
+  startedAt: number;
+  /** The dashboard's files (dashboard-assets.ts): answers true if the request was theirs. */
+  dashboard: { serve(req: IncomingMessage, res: ServerResponse, pathname: string): boolean };
 }
 
 export function send(

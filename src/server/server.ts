@@ -14,6 +14,7 @@ import type { Mirror, Outbox } from "../outbox/index.js";
 import type { Durability, JournalLimits, StreamLimits } from "../storage/index.js";
 import { Journal } from "../storage/index.js";
 import type { ServerContext, ServerLimits } from "./context.js";
+import { DashboardAssets, DEFAULT_DASHBOARD_DIR } from "./dashboard/dashboard-assets.js";
 import { type AuthConfig, Authorizer } from "./http/auth.js";
 import { createHandler } from "./http/handler.js";
 import { ReadAhead } from "./live/read-ahead.js";
@@ -58,6 +59,8 @@ export interface ServerOptions {
   outboxes?: Record<string, ServedOutboxConfig>;
   /** Local streams the server mirrors to remote Durable Streams servers. */
   mirrors?: ServedMirrorConfig[];
+  /** Where the built dashboard is (default: the package's dist/dashboard); false: no dashboard. */
+  dashboardDir?: string | false;
 }
 
 export interface RunningServer {
@@ -185,6 +188,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       readAhead: new ReadAhead(registry, READ_AHEAD_CHUNKS_MAX, READ_AHEAD_LIFETIME_MS),
       served,
       recentBudget: new RecentBudget(RECENT_BYTES_MAX),
+      startedAt: clock(),
+      dashboard: await DashboardAssets.load(options.dashboardDir ?? DEFAULT_DASHBOARD_DIR),
     };
     const server = createServer(
       {

@@ -8,7 +8,7 @@ export { Journal, type StreamOptions } from "./journal/journal.js";
 export type { Durability, JournalOptions } from "./journal/journal-options.js";
 export type { JournalStats, ReleasedCounts } from "./journal/journal-stats.js";
 export type { RecoveryEvent, RecoveryEventKind } from "./recovery/recovery-event.js";
-export type { JournalLimits } from "./retention/journal-limits.js";
+export type { JournalLimits, ResolvedJournalLimits } from "./retention/journal-limits.js";
 export type { Discard, Retention, StreamLimits } from "./retention/stream-limits.js";
 export { Consumer } from "./stream/consumer.js";
 export {

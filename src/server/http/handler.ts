@@ -6,6 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TidemarkError } from "../../errors.js";
+import { handleAdmin, isAdminPath } from "../admin/admin-routes.js";
 import { type ServerContext, send } from "../context.js";
 import { handleAppend } from "../routes/append.js";
 import { forkSourcePath, handleCreate } from "../routes/create.js";
@@ -64,22 +65,8 @@ async function route(
     const body = await ctx.metrics.registry.metrics();
     return send(res, 200, { "content-type": ctx.metrics.registry.contentType }, body);
   }
-  if (pathname === "/v1/outbox" || pathname.startsWith("/v1/outbox/")) {
-    auth.check(req, "read", "/v1/outbox");
-    if (method !== "GET" && method !== "HEAD") {
-      throw new TidemarkError("METHOD_NOT_ALLOWED", "the outbox status is read-only");
-    }
-    const status = ctx.served.status();
-    const name = decodeURIComponent(pathname.slice("/v1/outbox/".length));
-    const body = pathname === "/v1/outbox" ? status : status.outboxes.find((o) => o.name === name);
-    if (body === undefined) throw new TidemarkError("NOT_FOUND", `no outbox named ${name}`);
-    return send(
-      res,
-      200,
-      { "content-type": "application/json", "cache-control": "no-store" },
-      JSON.stringify(body),
-    );
-  }
+  if (isAdminPath(pathname)) return handleAdmin(ctx, auth, req, res, pathname, query);
+  if (ctx.dashboard.serve(req, res, pathname)) return;
   if (!pathname.startsWith(STREAM_PREFIX))
     throw new TidemarkError("NOT_FOUND", `nothing at ${pathname}`);
   if (
