@@ -24,6 +24,7 @@ export function App() {
   const [session, setSession] = useState<Session>({ state: "checking" });
 
   async function check(): Promise<void> {
+    const had = token.get() !== null;
     try {
       const auth = await api.auth();
       setSession({ state: "in", auth });
@@ -32,7 +33,6 @@ export function App() {
     } catch (err) {
       statsFeed.stop();
       if (err instanceof ApiError && err.status === 401) {
-        const had = token.get() !== null;
         token.set(null);
         setSession({
           state: "signed-out",
