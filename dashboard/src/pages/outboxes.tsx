@@ -285,7 +285,10 @@ function EntryRow(props: {
         </span>
         <div class="spacer" />
         <span class="muted small">
-          {entry.attempts} attempts · {formatAgo(entry.heldAt ?? entry.enqueuedAt)}
+          {entry.attempts > 0 ? `${entry.attempts} failed attempts · ` : ""}
+          {entry.heldAt === undefined
+            ? `enqueued ${formatAgo(entry.enqueuedAt)}`
+            : `held since ${formatAgo(entry.heldAt)}`}
         </span>
         {held && props.writable ? (
           <div class="entry-actions">
@@ -394,7 +397,7 @@ function EntryDetail({
           ) : (
             <>
               <pre class="code">{`${entry.answer.status}\n${headerLines(entry.answer.headers)}`}</pre>
-              <pre class="code body">{entry.answer.body || "(empty body)"}</pre>
+              <pre class="code body">{prettyText(entry.answer.body) || "(empty body)"}</pre>
             </>
           )}
         </div>
@@ -408,14 +411,17 @@ function bodyText(base64: string): string {
   const bytes = fromBase64(base64);
   if (bytes.length === 0) return "(empty body)";
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    try {
-      return JSON.stringify(JSON.parse(text), null, 2);
-    } catch {
-      return text;
-    }
+    return prettyText(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {
     return hexDump(bytes);
+  }
+}
+
+function prettyText(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
   }
 }
 
