@@ -38,6 +38,7 @@ export function formatRate(value: number): string {
 export function formatPercent(fraction: number | null | undefined): string {
   if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) return "—";
   const percent = fraction * 100;
+  if (percent > 0 && percent < 0.1) return "< 0.1%";
   return `${percent >= 10 || percent === 0 ? percent.toFixed(0) : percent.toFixed(1)}%`;
 }
 
@@ -67,11 +68,13 @@ export function formatDuration(ms: number | null | undefined): string {
     .join(" ");
 }
 
+/** How long ago, in its largest unit past a minute: "just now", "42 s ago", "17 min ago". */
 export function formatAgo(ms: number | null | undefined, nowMs: number = Date.now()): string {
   if (ms === null || ms === undefined) return "never";
   const age = nowMs - ms;
   if (age < 1500) return "just now";
-  return `${formatDuration(age)} ago`;
+  const text = formatDuration(age);
+  return `${age >= 60_000 ? text.split(" ").slice(0, 2).join(" ") : text} ago`;
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");

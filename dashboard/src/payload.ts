@@ -43,7 +43,10 @@ export function renderPayload(message: MessageView): Rendered {
       text,
     };
   }
-  const line = message.data.replace(/\s*[\r\n]+\s*/g, " ⏎ ").trim();
+  const line = message.data
+    .replace(/[\r\n]+$/, "")
+    .replace(/\s*[\r\n]+\s*/g, " ⏎ ")
+    .trim();
   return {
     kind: "text",
     tokens: [{ text: message.data, kind: "plain" }],

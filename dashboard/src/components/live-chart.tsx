@@ -66,6 +66,7 @@ export function LiveChart(props: LiveChartProps) {
           ticks: { show: false },
           font: "11px system-ui, sans-serif",
           space: 70,
+          size: 26,
           values: (_u, splits) => splits.map(clock),
         },
         {

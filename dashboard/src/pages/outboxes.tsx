@@ -177,7 +177,7 @@ function StatusCards({ outbox }: { outbox: OutboxStatusView }) {
         <Stat
           label="Delivered"
           value={formatCount(outbox.delivered)}
-          hint={`${formatCount(outbox.attempts)} attempts · ${formatCount(outbox.failedAttempts)} failed`}
+          hint={`${plural(outbox.attempts, "attempt")} · ${formatCount(outbox.failedAttempts)} failed`}
         />
       </Card>
       <Card>
@@ -285,7 +285,7 @@ function EntryRow(props: {
         </span>
         <div class="spacer" />
         <span class="muted small">
-          {entry.attempts > 0 ? `${entry.attempts} failed attempts · ` : ""}
+          {entry.attempts > 0 ? `${plural(entry.attempts, "failed attempt")} · ` : ""}
           {entry.heldAt === undefined
             ? `enqueued ${formatAgo(entry.enqueuedAt)}`
             : `held since ${formatAgo(entry.heldAt)}`}
@@ -415,6 +415,10 @@ function bodyText(base64: string): string {
   } catch {
     return hexDump(bytes);
   }
+}
+
+function plural(count: number, noun: string): string {
+  return `${formatCount(count)} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 function prettyText(text: string): string {

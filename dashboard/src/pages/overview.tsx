@@ -259,8 +259,8 @@ function RecoveryCard({ stats }: { stats: StatsView }) {
       title="Recovery at open"
       actions={
         <span class="muted" data-stat="recovery-events" data-value={stats.recoveryEvents}>
-          {formatCount(stats.recoveryEvents)} events · opened{" "}
-          {formatAgo(stats.startedAt, stats.now)}
+          {formatCount(stats.recoveryEvents)} {stats.recoveryEvents === 1 ? "event" : "events"} ·
+          opened {formatAgo(stats.startedAt, stats.now)}
         </span>
       }
     >

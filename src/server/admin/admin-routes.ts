@@ -41,6 +41,7 @@ export async function handleAdmin(
   query: URLSearchParams,
 ): Promise<void> {
   const grant = auth.identify(req);
+  refuseCrossOriginWrites(req);
   if (pathname === "/v1/outbox" || pathname.startsWith("/v1/outbox/")) {
     return handleOutbox(ctx, grant, req, res, pathname, query);
   }
@@ -83,6 +84,29 @@ export async function handleAdmin(
   // Looking at a stream is not using it: a sliding TTL is not renewed by the dashboard.
   const ds = await ctx.registry.live(path, false);
   return json(res, streams ? streamDetail(ds) : await messagePage(ds, query));
+}
+
+/**
+ * A web page from another origin may not change anything here: without auth (loopback), any
+ * page the user opens could otherwise make this server enqueue requests to its upstreams, or
+ * retry and discard entries. Browsers name the page's origin on such requests; scripts and the
+ * CLI send none, and the dashboard's own origin is this server's.
+ */
+function refuseCrossOriginWrites(req: IncomingMessage): void {
+  const origin = req.headers.origin;
+  if (origin === undefined || req.method === "GET" || req.method === "HEAD") return;
+  let host: string | undefined;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    host = undefined;
+  }
+  if (host === undefined || host !== req.headers.host) {
+    throw new TidemarkError(
+      "FORBIDDEN",
+      `the admin API takes no writes from pages of another origin (${origin.slice(0, 100)})`,
+    );
+  }
 }
 
 function json(res: ServerResponse, body: unknown): void {

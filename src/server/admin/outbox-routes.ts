@@ -81,10 +81,7 @@ export async function handleOutbox(
     const info = outbox.get(id);
     if (info === undefined) throw noEntry(name, id);
     const body = await outbox.body(id);
-    const detail: OutboxEntryDetail = {
-      ...(info as OutboxEntryView),
-      bodyBase64: Buffer.from(body).toString("base64"),
-    };
+    const detail: OutboxEntryDetail = { ...info, bodyBase64: Buffer.from(body).toString("base64") };
     return json(res, 200, detail);
   }
   allow(method, "POST");

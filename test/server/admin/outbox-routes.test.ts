@@ -195,6 +195,21 @@ describe("outboxes over HTTP", () => {
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
     }
     expect((await detail(server)).pending).toBe(0);
+    // A page of another origin may not write (no auth here: any page the user opens could try).
+    const entry = JSON.stringify({ target: "/a", body: "x" });
+    const foreign = await fetch(`${server.url}/v1/outbox/sync`, {
+      method: "POST",
+      headers: { origin: "http://evil.example", "content-type": "text/plain" },
+      body: entry,
+    });
+    expect(foreign.status).toBe(403);
+    expect((await detail(server)).pending).toBe(0);
+    const own = await fetch(`${server.url}/v1/outbox/sync`, {
+      method: "POST",
+      headers: { origin: server.url, "content-type": "application/json" },
+      body: entry,
+    });
+    expect(own.status).toBe(201);
     expect((await call(server, "POST", "/v1/outbox/nope", { body: "x" })).status).toBe(404);
     expect((await call(server, "DELETE", "/v1/outbox/sync")).status).toBe(405);
     expect((await call(server, "GET", "/v1/outbox/sync/entries/1/retry")).status).toBe(405);
