@@ -44,7 +44,14 @@ export function Overview() {
                 <span data-stat="records" data-value={stats.journal.records}>
                   {formatCount(stats.journal.records)}
                 </span>{" "}
-                records · {formatCount(stats.journal.streams)} journal streams with internal ones
+                {stats.journal.records === 1 ? "record" : "records"} in all{" "}
+                {formatCount(stats.journal.streams)} journal streams (with internal ones)
+                {stats.streams === 0 ? (
+                  <>
+                    {" "}
+                    · <a href={href.streams()}>how to make one</a>
+                  </>
+                ) : null}
               </>
             }
           />
