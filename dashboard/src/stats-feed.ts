@@ -71,6 +71,8 @@ async function poll(): Promise<void> {
     record(await api.stats());
   } catch (err) {
     state.error = err instanceof ApiError ? err : new ApiError(0, "INTERNAL", String(err));
+    // A token without read access to every stream will not get it by asking again.
+    if (state.error.status === 403) running = false;
   }
   changed();
   if (running) timer = setTimeout(() => void poll(), POLL_MS);
