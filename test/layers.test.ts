@@ -82,4 +82,21 @@ describe("layers", () => {
     expect(result.ok).toBe(false);
     expect(result.output).toContain("noImportCycles");
   });
+
+  it("keeps the dashboard a browser app: the admin API's wire types, nothing else of src", () => {
+    const shared = lint({
+      "src/server/admin/wire-types.ts": "export interface StatsView { now: number }\n",
+      "dashboard/src/api.ts":
+        'import type { StatsView } from "../../src/server/admin/wire-types.js";\nexport type S = StatsView;\n',
+    });
+    expect(shared.output).not.toContain("noRestrictedImports");
+    expect(shared.ok).toBe(true);
+    const node = lint({
+      "src/errors.ts": exporting("TidemarkError"),
+      "dashboard/src/api.ts":
+        'import { readFile } from "node:fs/promises";\nimport { TidemarkError } from "../../src/errors.js";\nexport const x = [readFile, TidemarkError];\n',
+    });
+    expect(node.ok).toBe(false);
+    expect(node.output.match(/the dashboard is a browser app/g)?.length).toBe(2);
+  });
 });

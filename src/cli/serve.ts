@@ -25,6 +25,7 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
   const dir = resolve(options.dir);
   const running = await startServer({ ...options, dir, logger });
   process.stderr.write(`tidemark: serving the journal in ${dir} at ${running.url}/v1/stream/\n`);
+  process.stderr.write(`tidemark: the dashboard is at ${running.url}/\n`);
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

@@ -48,6 +48,10 @@ export interface ServerContext {
   recentBudget: RecentBudget;
   /** Reads request bodies within the server-wide budget for them (body-reader.ts). */
   bodies: BodyReader;
+  /** When the server started (ms since the epoch). */
+  startedAt: number;
+  /** The dashboard's files (dashboard-assets.ts): answers true if the request was theirs. */
+  dashboard: { serve(req: IncomingMessage, res: ServerResponse, pathname: string): boolean };
 }
 
 export function send(

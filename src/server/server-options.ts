@@ -36,6 +36,7 @@ export const SERVER_OPTION_KEYS = [
   "mirrors",
   "fileMode",
   "dirMode",
+  "dashboardDir",
 ] as const;
 
 const OUTBOX_KEYS = [
@@ -80,6 +81,14 @@ export function checkServerOptions(options: object): void {
     "shutdownGraceMs",
   ] as const) {
     if (all[key] !== undefined) integer(key, all[key], 1, Number.MAX_SAFE_INTEGER);
+  }
+  const dashboardDir = all["dashboardDir"];
+  if (
+    dashboardDir !== undefined &&
+    dashboardDir !== false &&
+    (typeof dashboardDir !== "string" || dashboardDir === "")
+  ) {
+    fail("dashboardDir", "must be a directory path, or false for no dashboard");
   }
   resolveLimits(all["streamLimits"], {}, "streamLimits");
   if (all["journalLimits"] !== undefined)

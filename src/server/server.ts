@@ -14,6 +14,7 @@ import type { Mirror, Outbox } from "../outbox/index.js";
 import type { Durability, JournalLimits, StreamLimits } from "../storage/index.js";
 import { Journal } from "../storage/index.js";
 import type { ServerContext, ServerLimits } from "./context.js";
+import { DashboardAssets, DEFAULT_DASHBOARD_DIR } from "./dashboard/dashboard-assets.js";
 import { type AuthConfig, Authorizer } from "./http/auth.js";
 import { BodyBudget } from "./http/body-budget.js";
 import { BodyReader } from "./http/body-reader.js";
@@ -78,6 +79,8 @@ export interface ServerOptions {
   /** Permission bits of the journal's files and directories (see JournalOptions). */
   fileMode?: number;
   dirMode?: number;
+  /** Where the built dashboard is (default: the package's dist/dashboard); false: no dashboard. */
+  dashboardDir?: string | false;
 }
 
 export interface RunningServer {
@@ -236,6 +239,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       served,
       recentBudget: new RecentBudget(RECENT_BYTES_MAX),
       bodies,
+      startedAt: clock(),
+      dashboard: await DashboardAssets.load(options.dashboardDir ?? DEFAULT_DASHBOARD_DIR),
     };
     ctx.metrics.watchBodies(() => bodies.budget.bytesUsed);
     const server = createServer(

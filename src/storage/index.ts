@@ -14,7 +14,11 @@ export {
   type RepairReport,
   repairJournal,
 } from "./repair/journal-repair.js";
-export { type JournalLimits, resolveJournalLimits } from "./retention/journal-limits.js";
+export {
+  type JournalLimits,
+  type ResolvedJournalLimits,
+  resolveJournalLimits,
+} from "./retention/journal-limits.js";
 export {
   type Discard,
   type Retention,

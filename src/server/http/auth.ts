@@ -77,21 +77,49 @@ export class Authorizer {
 
   /** Throws 401 without a known token, 403 when the token's scopes do not cover `path`. */
   check(req: IncomingMessage, access: Access, path: string): void {
-    const token = this.authenticate(req);
-    if (token === undefined) return;
-    const wholeServer = path === "/metrics";
-    const allowed = token.scopes.some(
-      (scope) =>
-        (wholeServer ? scope.prefix === "" : path.startsWith(scope.prefix)) &&
-        (scope.access === "write" || access === "read"),
-    );
-    if (!allowed) {
-      throw new TidemarkError(
-        "FORBIDDEN",
-        `the token ${token.name} may not ${access} ${wholeServer ? "metrics" : path}`,
-      );
-    }
+    const grant = this.identify(req);
+    if (grant.allows(access, path)) return;
+    const what = path === "/metrics" ? "metrics" : path === "" ? "every stream" : path;
+    throw new TidemarkError("FORBIDDEN", `the token ${grant.name ?? ""} may not ${access} ${what}`);
   }
+
+  /**
+   * What the request's token may do: throws 401 without a known token (before anything is
+   * looked up, so nothing is revealed); with auth off, everything.
+   */
+  identify(req: IncomingMessage): Grant {
+    const token = this.authenticate(req);
+    if (token === undefined) return OPEN_GRANT;
+    return {
+      name: token.name,
+      scopes: token.scopes,
+      allows: (access, path) => allows(token.scopes, access, path),
+    };
+  }
+}
+
+/** A token's rights, once it is known. */
+export interface Grant {
+  /** The token's name, or null with auth off. */
+  name: string | null;
+  scopes: ReadonlyArray<{ prefix: string; access: Access }>;
+  /** Whether the token may `access` the stream `path` (`""` or `/metrics`: the whole server). */
+  allows(access: Access, path: string): boolean;
+}
+
+const OPEN_GRANT: Grant = { name: null, scopes: [], allows: () => true };
+
+function allows(
+  scopes: ReadonlyArray<{ prefix: string; access: Access }>,
+  access: Access,
+  path: string,
+): boolean {
+  const wholeServer = path === "/metrics" || path === "";
+  return scopes.some(
+    (scope) =>
+      (wholeServer ? scope.prefix === "" : path.startsWith(scope.prefix)) &&
+      (scope.access === "write" || access === "read"),
+  );
 }
 
 /**

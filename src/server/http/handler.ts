@@ -9,10 +9,10 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TidemarkError } from "../../errors.js";
+import { handleAdmin, isAdminPath } from "../admin/admin-routes.js";
 import { type ServerContext, send } from "../context.js";
 import { handleAppend } from "../routes/append.js";
 import { forkSourcePath, handleCreate } from "../routes/create.js";
-import { handleOutboxAction, isOutboxAction } from "../routes/outbox-routes.js";
 import { handleRead, startPosition } from "../routes/read.js";
 import { handleSse } from "../routes/sse.js";
 import { handleReserved } from "../routes/subscription-routes.js";
@@ -24,7 +24,6 @@ import type { Authorizer } from "./auth.js";
 import { httpAnswer } from "./error-answers.js";
 import { sendPreflight, setCommonHeaders } from "./headers.js";
 import {
-  decodeSegment,
   header,
   parseUrl,
   refuseConflictingHeaders,
@@ -33,8 +32,6 @@ import {
 } from "./request.js";
 
 const RESERVED = "__ds";
-/** Auth scopes name outboxes as `__outbox/<name>` (their journal streams' prefix). */
-const OUTBOX_PREFIX = "__outbox/";
 /** Path prefixes of the journal's internal streams (the server's own, outboxes'). */
 const INTERNAL = [RESERVED, "__outbox"];
 
@@ -75,15 +72,13 @@ async function route(
     );
   }
   if (isTrimRoute(pathname)) return handleTrim(ctx, auth, req, res, pathname, isInternalPath);
-  if (isOutboxAction(pathname)) return handleOutboxAction(ctx, auth, req, res, pathname);
   if (pathname === "/metrics") {
     auth.check(req, "read", "/metrics");
     const body = await ctx.metrics.registry.metrics();
     return send(res, 200, { "content-type": ctx.metrics.registry.contentType }, body);
   }
-  if (pathname === "/v1/outbox" || pathname.startsWith("/v1/outbox/")) {
-    return handleOutboxStatus(ctx, auth, req, res, pathname, method);
-  }
+  if (isAdminPath(pathname)) return handleAdmin(ctx, auth, req, res, pathname, query);
+  if (ctx.dashboard.serve(req, res, pathname)) return;
   if (!pathname.startsWith(STREAM_PREFIX))
     throw new TidemarkError("NOT_FOUND", `nothing at ${pathname.slice(0, 256)}`);
   if (
@@ -144,38 +139,6 @@ async function route(
 
 function isInternalPath(path: string): boolean {
   return INTERNAL.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
-}
-
-/**
- * `GET /v1/outbox` (every outbox's status; read on `__outbox/`) and `GET /v1/outbox/<name>`
- * (one; read on `__outbox/<name>`).
- */
-async function handleOutboxStatus(
-  ctx: ServerContext,
-  auth: Authorizer,
-  req: IncomingMessage,
-  res: ServerResponse,
-  pathname: string,
-  method: string,
-): Promise<void> {
-  auth.authenticate(req);
-  if (method !== "GET" && method !== "HEAD") {
-    throw new TidemarkError("METHOD_NOT_ALLOWED", "the outbox status is read-only", {
-      allow: "GET, HEAD, OPTIONS",
-    });
-  }
-  const all = pathname === "/v1/outbox";
-  const name = all ? "" : decodeSegment(pathname.slice("/v1/outbox/".length));
-  auth.check(req, "read", `${OUTBOX_PREFIX}${name}`);
-  const status = ctx.served.status();
-  const body = all ? status : status.outboxes.find((o) => o.name === name);
-  if (body === undefined) throw new TidemarkError("NOT_FOUND", `no outbox named ${name}`);
-  return send(
-    res,
-    200,
-    { "content-type": "application/json", "cache-control": "no-store" },
-    JSON.stringify(body),
-  );
 }
 
 /**

@@ -26,7 +26,11 @@ import { NodeFileSystem } from "../fs/node-file-system.js";
 import { IndexCache } from "../index/index-cache.js";
 import { ReadOnlyTail } from "../read/read-only-tail.js";
 import type { RecoveryEvent } from "../recovery/recovery-event.js";
-import { JournalAccounting, resolveJournalLimits } from "../retention/journal-limits.js";
+import {
+  JournalAccounting,
+  type ResolvedJournalLimits,
+  resolveJournalLimits,
+} from "../retention/journal-limits.js";
 import {
   limitsToJson,
   type Retention,
@@ -340,6 +344,11 @@ export class Journal {
     if (!this.streams.has(name)) return false;
     await this.remove(name, false);
     return true;
+  }
+
+  /** The journal-wide limits in force, defaults filled in (Infinity where there is none). */
+  get limits(): Readonly<ResolvedJournalLimits> {
+    return this.accounting.limits;
   }
 
   /** Totals across streams and what the journal has released or refused since it opened. */
