@@ -6,7 +6,13 @@
  */
 import cliProgress from "cli-progress";
 
-const SHOW_AFTER_MS = 1000;
+/** Work shorter than this draws no bar (TIDEMARK_PROGRESS_AFTER_MS changes it; 0: always). */
+const SHOW_AFTER_MS = showAfterMs(process.env["TIDEMARK_PROGRESS_AFTER_MS"]);
+
+function showAfterMs(text: string | undefined): number {
+  const ms = text === undefined ? Number.NaN : Number(text);
+  return Number.isSafeInteger(ms) && ms >= 0 ? ms : 1000;
+}
 
 export class Progress {
   private bar: cliProgress.SingleBar | undefined;

@@ -13,7 +13,7 @@ import { type FlakyUpstream, startFlakyUpstream } from "../support/flaky-upstrea
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
 import { tempDir } from "../support/tmp-dir.js";
 
-const TOKEN = "cli-test-token-0123456789abcdef";
+const TOKEN = "cli-test-token-0123456789abcdef-0123456789";
 
 let dir: string;
 let upstream: FlakyUpstream;

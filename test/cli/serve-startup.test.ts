@@ -37,9 +37,9 @@ function serve(args: string[], user: { uid?: number; gid?: number } = {}): Promi
   });
 }
 
-/** One line naming the code, no stack frame, exit 1. */
+/** One line naming the code, no stack frame; exit 2 for usage (README "Exit codes"), else 1. */
 function expectCleanFailure(run: Run, code: string, sentence: RegExp): void {
-  expect(run.code, run.stderr).toBe(1);
+  expect(run.code, run.stderr).toBe(code === "INVALID_ARGUMENT" ? 2 : 1);
   const lines = run.stderr.trim().split("\n");
   expect(lines, run.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(new RegExp(`^tidemark: .+ \\[${code}\\]$`));

@@ -111,7 +111,7 @@ describe("private by default", () => {
     await (await journal.stream("open")).append("visible");
     await journal.close();
     const refused = await tidemark("read", "__ds/keys", "--dir", dir);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2); // usage: README "Exit codes"
     expect(refused.stdout).not.toContain("PRIVATE");
     expect(refused.stderr).toMatch(/--internal.*\[INVALID_ARGUMENT\]/);
     const asked = await tidemark("read", "__ds/keys", "--internal", "--dir", dir);

@@ -223,7 +223,10 @@ function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new TidemarkError("NOT_FOUND", "the path is not valid percent-encoding");
+    throw new TidemarkError(
+      "INVALID_NAME",
+      "the outbox name or entry id is not valid percent-encoding",
+    );
   }
 }
 
