@@ -97,7 +97,7 @@ const PROBER = `
   process.stdin.on("data", () => { running = false; });
   (async () => {
     await (await fetch(url + "/healthz")).arrayBuffer(); // warm: connection and JIT
-    process.stdout.write("ready\n");
+    process.stdout.write("ready\\n");
     while (running) {
       const started = performance.now();
       const response = await fetch(url + "/healthz");
@@ -124,12 +124,16 @@ async function watch(server: Server): Promise<{ stop(): Promise<Sample> }> {
   let output = "";
   prober.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise((resolve) => prober.once("exit", resolve));
+  while (!output.startsWith("ready\n")) {
+    if (prober.exitCode !== null) throw new Error("the /healthz prober exited before it was ready");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   return {
     async stop() {
       prober.stdin.end("stop\n");
       await exited;
       clearInterval(timer);
-      const sorted = (JSON.parse(output) as number[]).sort((a, b) => a - b);
+      const sorted = (JSON.parse(output.slice("ready\n".length)) as number[]).sort((a, b) => a - b);
       return {
         loopDelayMaxMs: await server.loopDelayMaxMs(),
         rssMaxMB: Math.round(rssMax / 2 ** 20),
