@@ -114,7 +114,7 @@ export const DEFAULTS = {
 
 const SEGMENT_BYTES_MIN = 4096;
 /** Recovery reads at most about twice this of the log (docs/format.md §14.4). */
-const LOG_FILE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+const LOG_FILE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
 const SYNC_INTERVAL_MS_MAX = 60_000;
 
 export function resolveOptions(options: JournalOptions = {}): ResolvedOptions {
