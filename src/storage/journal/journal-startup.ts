@@ -90,3 +90,34 @@ export async function recoverLog(
   }
   return { fileSeqs, streams };
 }
+
+/**
+ * Opens every stream directory, `concurrency` at a time; a stream that cannot be opened because
+ * it is damaged (or vanished) is reported and left out, so one bad stream never keeps the
+ * journal shut.
+ */
+export async function openEach(
+  dirNames: readonly string[],
+  concurrency: number,
+  report: RecoveryReporter,
+  open: (dirName: string) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < dirNames.length) {
+      const dirName = dirNames[next++]!;
+      try {
+        await open(dirName);
+      } catch (err) {
+        if (!(err instanceof CorruptError) && !isErrnoCode(err, "ENOENT")) throw err;
+        const message = err instanceof Error ? err.message : String(err);
+        report({
+          kind: "corrupt",
+          path: dirName,
+          message: `stream directory ${dirName} not opened: ${message}`,
+        });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}

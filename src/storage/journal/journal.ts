@@ -2,16 +2,13 @@
  * A journal: a directory of streams with one writer process (docs/format.md §1). `open` takes the
  * writer lock, cleans up interrupted creates and deletes, and recovers every stream; the time it
  * takes depends on the number of streams and what was written since each stream's checkpoint,
- * not on how much data the journal holds. Background work is in journal-maintenance.ts, the
- * journal-wide limits in journal-limits.ts.
+ * not on how much data the journal holds. The parts it is made of are wired in
+ * journal-parts.ts, background work is in journal-maintenance.ts, the journal-wide limits in
+ * journal-limits.ts.
  */
 
-import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import {
   ClosedError,
-  CorruptError,
-  fromSystemError,
   InvalidArgumentError,
   isErrnoCode,
   NotFoundError,
@@ -23,11 +20,10 @@ import { checkKnownKeys } from "../../options-check.js";
 import { removeTree } from "../fs/file-ops.js";
 import type { FileSystem } from "../fs/file-system.js";
 import { NodeFileSystem } from "../fs/node-file-system.js";
-import { IndexCache } from "../index/index-cache.js";
-import { ReadOnlyTail } from "../read/read-only-tail.js";
+import type { ReadOnlyTail } from "../read/read-only-tail.js";
 import type { RecoveryEvent } from "../recovery/recovery-event.js";
 import {
-  JournalAccounting,
+  type JournalAccounting,
   type ResolvedJournalLimits,
   resolveJournalLimits,
 } from "../retention/journal-limits.js";
@@ -47,30 +43,24 @@ import {
   type StreamImportInit,
 } from "../stream/stream-import.js";
 import { streamIdentity, validateStreamName } from "../stream/stream-name.js";
-import {
-  createStreamDir,
-  DELETED_STREAM_PREFIX,
-  type OpenerContext,
-  openStreamDir,
-} from "../stream/stream-opener.js";
-import type { StreamState } from "../stream/stream-state.js";
+import { createStreamDir, type OpenerContext, openStreamDir } from "../stream/stream-opener.js";
 import { BufferPool } from "../write/buffer-pool.js";
 import { StreamWriter } from "../write/stream-writer.js";
-import { overlay, PendingWrites } from "../write/write-behind.js";
+import { PendingWrites } from "../write/write-behind.js";
 import type { WriterHost } from "../write/writer-host.js";
-import { checkDescriptor, prepareDirectory, STREAMS_DIR } from "./journal-directory.js";
-import { JournalMaintenance } from "./journal-maintenance.js";
+import { checkDescriptor, prepareDirectory } from "./journal-directory.js";
+import type { JournalMaintenance } from "./journal-maintenance.js";
 import { type JournalOptions, type ResolvedOptions, resolveOptions } from "./journal-options.js";
-import { type LogRecovery, listStreamDirs, recoverLog } from "./journal-startup.js";
+import { assembleJournal, type Entry } from "./journal-parts.js";
+import { type LogRecovery, listStreamDirs, openEach, recoverLog } from "./journal-startup.js";
 import { collectStats, JournalCounters, type JournalStats } from "./journal-stats.js";
-import { LogKeeper } from "./log-keeper.js";
+import type { LogKeeper } from "./log-keeper.js";
 import { Semaphore } from "./semaphore.js";
+import { moveOutOfSight } from "./stream-removal.js";
 import { WriterLock } from "./writer-lock.js";
 
-const INDEX_CACHE_SEGMENTS = 256;
 const STREAM_OPTION_KEYS = ["limits", "retention", "meta"] as const;
 /** Segments a checkpoint syncs at once (the log's fdatasync shares libuv's 4 threads). */
-const _CHECKPOINT_SYNCS_AT_ONCE = 2;
 const BUFFER_POOL_BYTES_MAX = 32 * 1024 * 1024;
 
 export interface StreamOptions {
@@ -90,13 +80,6 @@ export interface JournalImport {
   /** Puts the stream in place and opens it; `lastSeq` defaults to the last record's. */
   finish(lastSeq?: number): Promise<{ stream: Stream; summary: ImportSummary }>;
   abort(): Promise<void>;
-}
-
-interface Entry {
-  stream: Stream;
-  state: StreamState;
-  writer: StreamWriter | undefined;
-  consumers: ConsumerStore;
 }
 
 export class Journal {
@@ -135,80 +118,26 @@ export class Journal {
       this.recovery.push(event);
       journalOptions.onRecovery?.(event);
     };
-    const logger: Logger = journalOptions.logger ?? SILENT_LOGGER;
-    this.logger = logger;
-    this.opener = { fs, streamsDir: join(dir, STREAMS_DIR), options, clock, report };
+    this.logger = journalOptions.logger ?? SILENT_LOGGER;
     this.openLimit = new Semaphore(options.openConcurrency);
-    this.accounting = new JournalAccounting(resolveJournalLimits(journalOptions.limits), () => {
-      void this.maintenance.checkDisk();
-    });
-    this.maintenance = new JournalMaintenance({
-      dir,
-      fs,
-      options,
-      accounting: this.accounting,
-      clock,
-      logger,
-      streams: () => this.streams.values(),
-      syncLog: () => this.logKeeper.log?.sync(),
-      pendingBytes: () => this.pending.totalBytes,
-      flushIntervalMs: () => this.pending.flushIntervalMs(),
-      sweep: (name) => this.remove(name, true),
-    });
-    const indexCache = new IndexCache(
-      overlay(fs, this.pending),
-      INDEX_CACHE_SEGMENTS,
-      options.readOnly,
-    );
-    this.writerHost = {
-      fs,
-      options,
-      clock,
-      indexCache,
-      buffers: this.buffers,
-      accounting: this.accounting,
-      counters: this.counters,
-      events: {
-        committed: () => {
-          this.accounting.setNothingToEvict(false);
-          this.maintenance.requestEviction();
-          this.maintenance.onStaged();
-        },
-        roomWanted: () => this.maintenance.requestEviction(),
-        uncheckedChanged: (delta) => this.maintenance.onUnchecked(delta),
+    const parts = assembleJournal(
+      { dir, fs, options, clock, logger: this.logger, report, limits: journalOptions.limits },
+      {
+        buffers: this.buffers,
+        counters: this.counters,
+        pending: this.pending,
+        entries: () => this.streams.values(),
+        isClosed: () => this.closed,
+        sweep: (name) => this.remove(name, true),
       },
-      log: undefined,
-      pending: this.pending,
-    };
-    this.logKeeper = new LogKeeper({
-      fs,
-      dir,
-      options,
-      clock,
-      counters: this.counters,
-      logger,
-      writers: () =>
-        [...this.streams.values()].flatMap((entry) =>
-          entry.writer === undefined ? [] : [entry.writer],
-        ),
-      isClosed: () => this.closed,
-    });
-    this.readOnlyTail = options.readOnly
-      ? new ReadOnlyTail(fs, options.pollIntervalMs, fs instanceof NodeFileSystem)
-      : undefined;
-    const tail = this.readOnlyTail;
-    this.host = {
-      options,
-      reader: { fs: overlay(fs, this.pending), indexCache, readChunkBytes: options.readChunkBytes },
-      isClosed: () => this.closed,
-      now: clock,
-      ...(tail === undefined
-        ? {}
-        : {
-            refresh: (state) => tail.refresh(state),
-            watch: (state, wake) => tail.watch(state, wake),
-          }),
-    };
+    );
+    this.opener = parts.opener;
+    this.accounting = parts.accounting;
+    this.maintenance = parts.maintenance;
+    this.writerHost = parts.writerHost;
+    this.logKeeper = parts.logKeeper;
+    this.readOnlyTail = parts.readOnlyTail;
+    this.host = parts.host;
   }
 
   static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
@@ -415,13 +344,9 @@ export class Journal {
     state.end();
     await writer?.close();
     await consumers.close();
-    const streamsDir = join(this.dir, STREAMS_DIR);
-    const graveyard = join(streamsDir, DELETED_STREAM_PREFIX + randomBytes(8).toString("hex"));
+    let graveyard: string;
     try {
-      await this.fs.rename(state.dir, graveyard);
-      if (this.options.durability !== "none") await this.fs.syncDir(streamsDir);
-    } catch (err) {
-      throw fromSystemError(err, `delete stream ${JSON.stringify(name)}`, { stream: name });
+      graveyard = await moveOutOfSight(this.fs, this.dir, state, this.options.durability);
     } finally {
       this.streams.delete(name);
     }
@@ -491,24 +416,9 @@ export class Journal {
           options.openConcurrency,
           opener.report,
         );
-    let next = 0;
-    const worker = async () => {
-      while (next < dirNames.length) {
-        const dirName = dirNames[next++]!;
-        try {
-          await this.openDir(dirName, recovered.streams.get(dirName));
-        } catch (err) {
-          if (!(err instanceof CorruptError) && !isErrnoCode(err, "ENOENT")) throw err;
-          const message = err instanceof Error ? err.message : String(err);
-          opener.report({
-            kind: "corrupt",
-            path: dirName,
-            message: `stream directory ${dirName} not opened: ${message}`,
-          });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: options.openConcurrency }, worker));
+    await openEach(dirNames, options.openConcurrency, opener.report, (dirName) =>
+      this.openDir(dirName, recovered.streams.get(dirName)),
+    );
     return recovered;
   }
 }
