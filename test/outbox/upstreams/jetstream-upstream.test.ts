@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { JetStreamUpstream, Journal, Outbox } from "../../../src/index.js";
 import { jetStreamWindowMsMin } from "../../../src/outbox/index.js";
+import { startServer } from "../../../src/server/server.js";
 import { type NatsServer, startNatsServer } from "../../support/nats.js";
 import { memoryLogger } from "../../support/silent-logger.js";
 import { tempDir } from "../../support/tmp-dir.js";
@@ -303,5 +304,58 @@ describe("JetStreamUpstream", () => {
     // the repeats inside the window dropped, and no resend after the window.
     const bodies = (await readStream(nc)).map((m) => m.body);
     expect(bodies).toEqual(["before", "unanswered"]);
+  });
+});
+
+describe("JetStream outboxes and mirrors run by tidemark serve", () => {
+  it("starts them from its config and delivers what arrives over HTTP", async () => {
+    const { server: nats, nc } = await natsWithStream();
+    const server = await startServer({
+      dir: tempDir("js-served"),
+      port: 0,
+      logger: memoryLogger(),
+      outboxes: {
+        events: { kind: "jetstream", servers: nats.url, natsStream: "EDGE", subjectPrefix: "edge" },
+      },
+      mirrors: [
+        {
+          kind: "jetstream",
+          stream: "notes",
+          servers: [nats.url],
+          natsStream: "EDGE",
+          subjectPrefix: "edge",
+          target: "/notes",
+        },
+      ],
+    });
+    cleanup.push(() => server.stop());
+    const enqueued = await fetch(`${server.url}/v1/outbox/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key: "k", target: "/orders", body: "order 1" }),
+    });
+    expect(enqueued.status).toBe(201);
+    for (const text of ["a", "b"]) {
+      await fetch(`${server.url}/v1/stream/notes`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: text,
+      });
+    }
+    await server.outboxes.get("events")!.idle();
+    await server.mirrors[0]!.idle();
+    const stored = await readStream(nc);
+    expect(stored.map((m) => [m.subject, m.body])).toEqual(
+      expect.arrayContaining([
+        ["edge.orders", "order 1"],
+        ["edge.notes", "a"],
+        ["edge.notes", "b"],
+      ]),
+    );
+    expect(stored).toHaveLength(3);
+    const status = (await (await fetch(`${server.url}/v1/outbox`)).json()) as {
+      outboxes: Array<{ upstream: string }>;
+    };
+    expect(status.outboxes[0]!.upstream).toBe(`jetstream ${nats.url} stream EDGE edge.>`);
   });
 });
