@@ -159,7 +159,10 @@ export class NatsLink {
     this.connection = ready;
     this.connected = true;
     this.recheck();
-    void this.watch(nc);
+    this.watch(nc).catch((err: unknown) => {
+      this.connected = false;
+      this.logger?.warn({ upstream: this.description, err: String(err) }, "NATS status failed");
+    });
     return ready;
   }
 
