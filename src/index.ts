@@ -33,6 +33,8 @@ export {
   type DurableStreamsUpstreamOptions,
   HttpUpstream,
   type HttpUpstreamOptions,
+  JetStreamUpstream,
+  type JetStreamUpstreamOptions,
   Mirror,
   type MirrorOptions,
   type MirrorStats,
@@ -46,6 +48,7 @@ export {
   type RetryOptions,
   type Upstream,
   type UpstreamAnswer,
+  type UpstreamSettings,
 } from "./outbox/index.js";
 export {
   type AppendOptions,

@@ -118,6 +118,19 @@ describe("server options", () => {
         "mirrors[0].strem",
       ],
       [{ mirrors: [{ stream: "s", baseUrl: "http://x" }] }, "mirrors[0].target"],
+      [{ outboxes: { js: { kind: "jetstream", servers: "nats://x" } } }, "outboxes.js.natsStream"],
+      [
+        { outboxes: { js: { kind: "jetstream", servers: "http://x", natsStream: "E" } } },
+        "outboxes.js.servers",
+      ],
+      [
+        { mirrors: [{ kind: "jetstream", stream: "s", target: "/t", servers: ["nats://x"] }] },
+        "mirrors[0].natsStream",
+      ],
+      [
+        { mirrors: [{ kind: "nats", stream: "s", target: "/t", baseUrl: "http://x" }] },
+        "mirrors[0].kind",
+      ],
       [{ port: 99_999 }, "port"],
       [{ longPollTimeoutMs: 0 }, "longPollTimeoutMs"],
       [{ sseLifetimems: 5 }, "sseLifetimems"],

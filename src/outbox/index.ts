@@ -23,4 +23,15 @@ export {
   type DurableStreamsUpstreamOptions,
 } from "./upstreams/durable-streams-upstream.js";
 export { HttpUpstream, type HttpUpstreamOptions } from "./upstreams/http-upstream.js";
-export type { Delivery, Outcome, Upstream, UpstreamAnswer } from "./upstreams/upstream.js";
+export {
+  JetStreamUpstream,
+  type JetStreamUpstreamOptions,
+} from "./upstreams/jetstream-upstream.js";
+export { windowMsMin as jetStreamWindowMsMin } from "./upstreams/nats-link.js";
+export type {
+  Delivery,
+  Outcome,
+  Upstream,
+  UpstreamAnswer,
+  UpstreamSettings,
+} from "./upstreams/upstream.js";

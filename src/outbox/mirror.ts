@@ -1,10 +1,14 @@
 /**
- * A mirror copies a local stream to a remote Durable Streams stream, exactly once, in order,
- * resuming where it stopped after a restart or a crash. It reads the stream itself (no copy into
- * an outbox): a durable consumer (`mirror:<target>`) remembers how far the remote has
- * acknowledged, and each record's Producer-Seq is derived from its seq (seq - startSeq, where
- * startSeq is fixed when the mirror is first made), so a record re-sent after a crash is a
- * duplicate the server drops, and a record can never be sent under two numbers.
+ * A mirror copies a local stream to a remote Durable Streams stream (or a JetStream subject),
+ * exactly once, in order, resuming where it stopped after a restart or a crash. It reads the
+ * stream itself (no copy into an outbox): a durable consumer (`mirror:<target>`) remembers how
+ * far the remote has acknowledged, and each record's Producer-Seq is derived from its seq
+ * (seq - startSeq, where startSeq is fixed when the mirror is first made), so a record re-sent
+ * after a crash is a duplicate the server drops, and a record can never be sent under two
+ * numbers. On JetStream the record's idempotency key (`<instance>:<seq>`) is its Nats-Msg-Id;
+ * since dedupe there only lasts the stream's duplicate_window, the mirror (the subject's only
+ * writer) reads the subject's last message before its first send and after every unanswered
+ * attempt, and skips what the subject already holds.
  *
  * One append in flight at a time (the server must see the numbers in order). Transient failures
  * are retried with backoff, forever; a refusal (the remote stream closed or deleted, a producer
@@ -26,7 +30,7 @@ import type { Outcome, Upstream } from "./upstreams/upstream.js";
 export interface MirrorOptions {
   /** The local stream to copy. */
   stream: string;
-  /** A sequenced upstream: `new DurableStreamsUpstream(...)`. */
+  /** A sequenced upstream (`new DurableStreamsUpstream(...)`) or a JetStreamUpstream. */
   upstream: Upstream;
   /** The remote stream's path under the upstream (e.g. `/v1/stream/agent/1`). */
   target: string;
@@ -77,6 +81,8 @@ export class Mirror {
   private readonly consumerName: string;
   private idleWaiters: Array<() => void> = [];
   private forget: () => void = () => undefined;
+  /** Read the target's last delivery before the next send (JetStream: at start, after a retry). */
+  private verify = true;
 
   private constructor(
     private readonly source: Stream,
@@ -102,9 +108,9 @@ export class Mirror {
       ["stream", "upstream", "target", "contentType", "backoff", "logger"],
       "Mirror.open options",
     );
-    if (options.upstream?.sequenced !== true) {
+    if (options.upstream?.sequenced !== true && options.upstream?.deduplicates !== true) {
       throw new InvalidArgumentError(
-        "a mirror needs a sequenced upstream: new DurableStreamsUpstream({ baseUrl })",
+        "a mirror needs an upstream that stores a record once: new DurableStreamsUpstream({ baseUrl }) or new JetStreamUpstream({ servers, stream })",
       );
     }
     if (typeof options.target !== "string" || !options.target.startsWith("/")) {
@@ -123,6 +129,9 @@ export class Mirror {
       throw new InvalidArgumentError(`${options.stream} is already mirrored to ${options.target}`);
     }
     open.keys.add(key);
+    options.upstream.attach?.({
+      backoffMaxMs: { ...BACKOFF_DEFAULTS, ...options.backoff }.maxMs,
+    });
     const opening = open.opening.then(() => Mirror.load(journal, options));
     open.opening = opening.catch(() => undefined);
     try {
@@ -214,8 +223,12 @@ export class Mirror {
         if (!ok) return;
         this.position = record.seq;
         this.delivered++;
-        this.acking = this.acking
-          .then(() => this.source.consumer(this.consumerName).ack(record.seq))
+        // Not chained on the previous ack: the consumer store writes the highest seq asked for
+        // while a write is under way, so a fast remote costs one position write per few records,
+        // not one each (the last promise settles after every earlier one).
+        this.acking = this.source
+          .consumer(this.consumerName)
+          .ack(record.seq)
           .catch((err: unknown) => this.note(`storing the mirror's position failed: ${err}`));
         this.wakeIdle(false);
       }
@@ -234,14 +247,25 @@ export class Mirror {
   private async send(record: JournalRecord, signal: AbortSignal): Promise<boolean> {
     let failures = 0;
     const contentType = this.options.contentType;
-    const json = contentType !== undefined && /^application\/json\b/i.test(contentType);
-    // A JSON stream appends each element of an array: one record is sent as one message.
+    const json =
+      this.options.upstream.sequenced &&
+      contentType !== undefined &&
+      /^application\/json\b/i.test(contentType);
+    // A Durable Streams JSON stream appends each element of an array: one record is sent as
+    // one message. (A JetStream message is the record as it is.)
     const body = json
       ? Buffer.concat([Buffer.from("["), record.payload, Buffer.from("]")])
       : record.payload;
     for (;;) {
       let outcome: Outcome;
+      let knownAbsent = false;
       try {
+        if (this.verify && this.options.upstream.lastDelivered !== undefined) {
+          const held = await this.held(record.seq, this.hard!.signal);
+          if (held === "held") return true;
+          knownAbsent = held === "absent";
+          this.verify = false;
+        }
         outcome = await this.options.upstream.deliver(
           {
             id: String(record.seq),
@@ -255,6 +279,7 @@ export class Mirror {
             sequence: record.seq - this.meta.startSeq,
             source: this.meta.instance,
             attempt: failures + 1,
+            ...(knownAbsent ? { knownAbsent } : {}),
           },
           // Not the follow's signal: an append in flight finishes when the mirror stops.
           this.hard!.signal,
@@ -263,6 +288,7 @@ export class Mirror {
         outcome = { kind: "retry", error: String(err) };
       }
       if (outcome.kind === "delivered") return true;
+      if (outcome.kind === "retry") this.verify = true; // it may have landed
       if (outcome.kind !== "retry") {
         const why = outcome.kind === "conflict" ? "a precondition failed" : outcome.reason;
         this.halt(`the remote refused seq ${record.seq}: ${why}`);
@@ -288,6 +314,21 @@ export class Mirror {
       });
       if (signal.aborted) return false;
     }
+  }
+
+  /**
+   * Whether the target holds the record already, judged by its last message: ours with this
+   * seq or a later one: held; ours with an earlier one, or none: absent (records go one at a
+   * time, in order); another writer's: unknown (the idempotency key's dedupe decides).
+   */
+  private async held(seq: number, signal: AbortSignal): Promise<"held" | "absent" | "unknown"> {
+    const last = await this.options.upstream.lastDelivered!(this.options.target, signal);
+    if (last === null) return "absent";
+    const prefix = `${this.meta.instance}:`;
+    if (!last.startsWith(prefix)) return "unknown";
+    const lastSeq = Number(last.slice(prefix.length));
+    if (!Number.isSafeInteger(lastSeq)) return "unknown";
+    return lastSeq >= seq ? "held" : "absent";
   }
 
   private halt(reason: string): void {

@@ -156,6 +156,7 @@ export class Outbox {
     const backoff = { ...BACKOFF_DEFAULTS, ...options.backoff };
     positive(backoff.initialMs, 0, "backoff.initialMs");
     positive(backoff.maxMs, 0, "backoff.maxMs");
+    options.upstream.attach?.({ backoffMaxMs: backoff.maxMs });
     const names = openNames.get(journal) ?? new Set<string>();
     openNames.set(journal, names);
     if (names.has(name)) {

@@ -39,6 +39,8 @@ export const SERVER_OPTION_KEYS = [
   "dashboardDir",
 ] as const;
 
+/** The keys of a `kind: "jetstream"` outbox or mirror (JetStreamUpstream's options). */
+const NATS_KEYS = ["servers", "natsStream", "subjectPrefix", "user", "pass"] as const;
 const OUTBOX_KEYS = [
   "kind",
   "baseUrl",
@@ -48,8 +50,9 @@ const OUTBOX_KEYS = [
   "attemptsMax",
   "ageMsMax",
   "conflictStatuses",
+  ...NATS_KEYS,
 ] as const;
-const MIRROR_KEYS = ["stream", "baseUrl", "target", "token"] as const;
+const MIRROR_KEYS = ["kind", "stream", "baseUrl", "target", "token", ...NATS_KEYS] as const;
 const PORT_MAX = 65_535;
 
 /** Throws an INVALID_ARGUMENT naming the first option that is unknown or malformed. */
@@ -103,21 +106,39 @@ export function checkServerOptions(options: object): void {
   for (const [i, config] of (mirrors ?? []).entries()) {
     const path = `mirrors[${i}]`;
     const mirror = checkKnownKeys(config, MIRROR_KEYS, path);
-    for (const key of ["stream", "baseUrl", "target"] as const) {
+    const kind = mirror["kind"];
+    if (kind !== undefined && kind !== "durable-streams" && kind !== "jetstream") {
+      fail(`${path}.kind`, `must be 'durable-streams' or 'jetstream', got ${JSON.stringify(kind)}`);
+    }
+    // A JetStream mirror's local stream is `stream`; the JetStream stream is `natsStream`.
+    const required =
+      kind === "jetstream"
+        ? (["stream", "target", "natsStream"] as const)
+        : (["stream", "baseUrl", "target"] as const);
+    for (const key of required) {
       if (typeof mirror[key] !== "string" || mirror[key] === "")
         fail(`${path}.${key}`, "is required");
     }
     if (mirror["token"] !== undefined) text(`${path}.token`, mirror["token"]);
+    if (kind === "jetstream") checkNats(path, mirror);
   }
 }
 
 function checkOutbox(path: string, config: unknown): void {
   const outbox = checkKnownKeys(config, OUTBOX_KEYS, path);
   const kind = outbox["kind"];
-  if (kind !== undefined && kind !== "http" && kind !== "durable-streams") {
-    fail(`${path}.kind`, `must be 'http' or 'durable-streams', got ${JSON.stringify(kind)}`);
+  if (kind !== undefined && kind !== "http" && kind !== "durable-streams" && kind !== "jetstream") {
+    fail(
+      `${path}.kind`,
+      `must be 'http', 'durable-streams' or 'jetstream', got ${JSON.stringify(kind)}`,
+    );
   }
-  if (typeof outbox["baseUrl"] !== "string" || outbox["baseUrl"] === "") {
+  if (kind === "jetstream") {
+    if (typeof outbox["natsStream"] !== "string" || outbox["natsStream"] === "") {
+      fail(`${path}.natsStream`, "is required (the JetStream stream to publish to)");
+    }
+    checkNats(path, outbox);
+  } else if (typeof outbox["baseUrl"] !== "string" || outbox["baseUrl"] === "") {
     fail(`${path}.baseUrl`, "is required (the upstream's http(s) URL)");
   }
   if (outbox["token"] !== undefined) text(`${path}.token`, outbox["token"]);
@@ -132,6 +153,22 @@ function checkOutbox(path: string, config: unknown): void {
     }
     for (const [i, status] of statuses.entries())
       integer(`${path}.conflictStatuses[${i}]`, status, 400, 499);
+  }
+}
+
+/** The NATS keys of a `kind: "jetstream"` outbox or mirror. */
+function checkNats(path: string, config: Record<string, unknown>): void {
+  const servers = config["servers"];
+  const list = typeof servers === "string" ? [servers] : servers;
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    list.some((s) => typeof s !== "string" || !/^(nats|tls):\/\/./.test(s))
+  ) {
+    fail(`${path}.servers`, "must be a nats:// URL or a list of them");
+  }
+  for (const key of ["subjectPrefix", "user", "pass"] as const) {
+    if (config[key] !== undefined) text(`${path}.${key}`, config[key]);
   }
 }
 

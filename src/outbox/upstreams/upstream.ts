@@ -1,6 +1,6 @@
 /**
- * Where an outbox delivers: one small interface, so upstreams can be added (HTTP and Durable
- * Streams today). An upstream never throws for what the other side answered: it classifies the
+ * Where an outbox delivers: one small interface, so upstreams can be added (HTTP, Durable
+ * Streams and NATS JetStream today). An upstream never throws for what the other side answered: it classifies the
  * answer, and the outbox decides what happens to the entry.
  */
 import type { StoredPrecondition } from "../store/entry.js";
@@ -22,6 +22,17 @@ export interface Delivery {
   source: string;
   /** 1 for the first attempt. */
   attempt: number;
+  /**
+   * The caller checked that the upstream does not hold this delivery (a mirror reading the
+   * last message of its target): send it even if an earlier attempt went unanswered long ago.
+   */
+  knownAbsent?: boolean;
+}
+
+/** What an outbox or mirror tells its upstream when it opens. */
+export interface UpstreamSettings {
+  /** The longest wait between two attempts of a delivery. */
+  backoffMaxMs: number;
 }
 
 /** What the upstream answered, kept with a conflict or dead letter. */
@@ -49,6 +60,18 @@ export interface Upstream {
    * outbox then orders entries by target, using the target as the key).
    */
   readonly sequenced: boolean;
+  /**
+   * True when the upstream itself stores a repeat of an idempotency key once (JetStream's
+   * Nats-Msg-Id): a mirror can use it without `sequence`.
+   */
+  readonly deduplicates?: boolean;
+  /** Called by the outbox or mirror when it opens, with how it retries. */
+  attach?(settings: UpstreamSettings): void;
+  /**
+   * The idempotency key of the last delivery the target holds (null when none): a mirror that
+   * is the target's only writer resumes from it.
+   */
+  lastDelivered?(target: string, signal: AbortSignal): Promise<string | null>;
   deliver(delivery: Delivery, signal: AbortSignal): Promise<Outcome>;
   close?(): Promise<void>;
 }

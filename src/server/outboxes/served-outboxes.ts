@@ -9,17 +9,33 @@ import type { Logger } from "../../logger.js";
 import {
   DurableStreamsUpstream,
   HttpUpstream,
+  JetStreamUpstream,
   Mirror,
   type MirrorStats,
   Outbox,
   type OutboxStats,
+  type Upstream,
 } from "../../outbox/index.js";
 import type { Journal } from "../../storage/index.js";
 
-export interface ServedOutboxConfig {
-  /** `http` (default: requests to baseUrl + target) or `durable-streams` (appends). */
-  kind?: "http" | "durable-streams";
-  baseUrl: string;
+/** Where a `kind: "jetstream"` outbox or mirror publishes (JetStreamUpstream's options). */
+export interface ServedNatsConfig {
+  servers?: string | string[];
+  /** The JetStream stream (it must exist and capture the subjects). */
+  natsStream?: string;
+  /** Targets map to subjects under it: `/orders/1` → `<prefix>.orders.1`. */
+  subjectPrefix?: string;
+  user?: string;
+  pass?: string;
+}
+
+export interface ServedOutboxConfig extends ServedNatsConfig {
+  /**
+   * `http` (default: requests to baseUrl + target), `durable-streams` (appends) or `jetstream`
+   * (messages to `servers`, `natsStream`).
+   */
+  kind?: "http" | "durable-streams" | "jetstream";
+  baseUrl?: string;
   token?: string;
   timeoutMs?: number;
   concurrency?: number;
@@ -28,12 +44,14 @@ export interface ServedOutboxConfig {
   conflictStatuses?: number[];
 }
 
-export interface ServedMirrorConfig {
+export interface ServedMirrorConfig extends ServedNatsConfig {
+  /** `durable-streams` (default) or `jetstream`. */
+  kind?: "durable-streams" | "jetstream";
   /** The local stream's path (as under /v1/stream/). */
   stream: string;
   /** The remote server, e.g. `https://other:4437`. */
-  baseUrl: string;
-  /** The remote stream's path, e.g. `/v1/stream/replica/x`. */
+  baseUrl?: string;
+  /** The remote stream's path, e.g. `/v1/stream/replica/x` (JetStream: the subject's path). */
   target: string;
   token?: string;
 }
@@ -52,24 +70,10 @@ export class ServedOutboxes {
   ): Promise<ServedOutboxes> {
     const served = new ServedOutboxes();
     for (const [name, config] of Object.entries(outboxes ?? {})) {
-      if (typeof config !== "object" || config === null || typeof config.baseUrl !== "string") {
-        throw new InvalidArgumentError(`outboxes.${name} needs a baseUrl`);
+      if (typeof config !== "object" || config === null) {
+        throw new InvalidArgumentError(`outboxes.${name} must be an object`);
       }
-      const upstream =
-        config.kind === "durable-streams"
-          ? new DurableStreamsUpstream({
-              baseUrl: config.baseUrl,
-              ...(config.token === undefined ? {} : { token: config.token }),
-              ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
-            })
-          : new HttpUpstream({
-              baseUrl: config.baseUrl,
-              ...(config.token === undefined ? {} : { token: config.token }),
-              ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
-              ...(config.conflictStatuses === undefined
-                ? {}
-                : { conflictStatuses: config.conflictStatuses }),
-            });
+      const upstream = outboxUpstream(name, config, logger);
       const outbox = await Outbox.open(journal, name, {
         upstream,
         logger,
@@ -84,8 +88,8 @@ export class ServedOutboxes {
         typeof config !== "object" ||
         config === null ||
         typeof config.stream !== "string" ||
-        typeof config.baseUrl !== "string" ||
-        typeof config.target !== "string"
+        typeof config.target !== "string" ||
+        (config.kind !== "jetstream" && typeof config.baseUrl !== "string")
       ) {
         throw new InvalidArgumentError(`mirrors[${i}] needs stream, baseUrl and target`);
       }
@@ -94,11 +98,14 @@ export class ServedOutboxes {
       const contentType = (source.meta["ds"] as { contentType?: string } | undefined)?.contentType;
       const mirror = await Mirror.open(journal, {
         stream: config.stream,
-        upstream: new DurableStreamsUpstream({
-          baseUrl: config.baseUrl,
-          ...(config.token === undefined ? {} : { token: config.token }),
-          createContentType: contentType ?? "application/octet-stream",
-        }),
+        upstream:
+          config.kind === "jetstream"
+            ? jetStreamUpstream(config, logger)
+            : new DurableStreamsUpstream({
+                baseUrl: config.baseUrl!,
+                ...(config.token === undefined ? {} : { token: config.token }),
+                createContentType: contentType ?? "application/octet-stream",
+              }),
         target: config.target,
         ...(contentType === undefined ? {} : { contentType }),
         logger,
@@ -127,4 +134,37 @@ export class ServedOutboxes {
       mirrors: this.mirrors.map((mirror) => mirror.stats()),
     };
   }
+}
+
+function jetStreamUpstream(
+  config: ServedNatsConfig & { token?: string; timeoutMs?: number },
+  logger: Logger,
+): JetStreamUpstream {
+  return new JetStreamUpstream({
+    servers: config.servers ?? [],
+    stream: config.natsStream ?? "",
+    logger,
+    ...(config.subjectPrefix === undefined ? {} : { subjectPrefix: config.subjectPrefix }),
+    ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.user === undefined ? {} : { user: config.user }),
+    ...(config.pass === undefined ? {} : { pass: config.pass }),
+    ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
+  });
+}
+
+function outboxUpstream(name: string, config: ServedOutboxConfig, logger: Logger): Upstream {
+  if (config.kind === "jetstream") return jetStreamUpstream(config, logger);
+  if (typeof config.baseUrl !== "string") {
+    throw new InvalidArgumentError(`outboxes.${name} needs a baseUrl`);
+  }
+  const common = {
+    baseUrl: config.baseUrl,
+    ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.timeoutMs === undefined ? {} : { timeoutMs: config.timeoutMs }),
+  };
+  if (config.kind === "durable-streams") return new DurableStreamsUpstream(common);
+  return new HttpUpstream({
+    ...common,
+    ...(config.conflictStatuses === undefined ? {} : { conflictStatuses: config.conflictStatuses }),
+  });
 }
