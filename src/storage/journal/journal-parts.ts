@@ -129,6 +129,7 @@ export function assembleJournal(base: JournalBase, table: JournalTable): Journal
     writers: () =>
       [...table.entries()].flatMap((entry) => (entry.writer === undefined ? [] : [entry.writer])),
     isClosed: () => table.isClosed(),
+    backlogged: (value) => accounting.setLogBacklog(value),
   });
   logKeeper = keeper;
   const tail = options.readOnly

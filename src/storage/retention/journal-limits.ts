@@ -93,6 +93,7 @@ export class JournalAccounting {
   private writtenSinceCheck = 0;
   private roomWaiters: Array<{ bytes: number; resolve: () => void }> = [];
   private nothingToEvict = false;
+  private logBacklog = false;
 
   constructor(
     readonly limits: ResolvedJournalLimits,
@@ -143,6 +144,7 @@ export class JournalAccounting {
    * (while eviction catches up) appends wait for room instead; they never fail for it.
    */
   hasRoom(bytes: number): boolean {
+    if (this.logBacklog) return false;
     if (
       this.limits.discard !== "old" ||
       !Number.isFinite(this.limits.bytesMax) ||
@@ -157,6 +159,15 @@ export class JournalAccounting {
       this.roomWaiters.push({ bytes, resolve });
       this.wakeRoomWaiters();
     });
+  }
+
+  /**
+   * The commit log's checkpoints fell behind (log-keeper.ts): new appends wait, so what a
+   * recovery must redo stays bounded; those already admitted go on, which checkpoints need.
+   */
+  setLogBacklog(value: boolean): void {
+    this.logBacklog = value;
+    if (!value) this.wakeRoomWaiters();
   }
 
   /** Eviction found nothing more to release: let waiting appends through rather than hang. */
