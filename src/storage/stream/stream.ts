@@ -34,54 +34,21 @@ import {
 import type { StreamWriter } from "../write/stream-writer.js";
 import { Consumer } from "./consumer.js";
 import type { ConsumerStore } from "./consumer-store.js";
+import { optionalSeq, optionalTime, positiveInteger } from "./stream-arguments.js";
 import type { StreamState } from "./stream-state.js";
+import type {
+  AppendOptions,
+  AppendResult,
+  FollowOptions,
+  ReadOptions,
+  StreamConfig,
+  StreamInfo,
+  TrimOptions,
+} from "./stream-types.js";
 
 const META_BYTES_MAX = 64 * 1024;
 const READ_OPTION_KEYS = ["after", "limit", "fromTime", "toTime"] as const;
 const FOLLOW_OPTION_KEYS = ["after", "signal"] as const;
-
-export interface StreamInfo {
-  name: string;
-  /** First retained seq; `lastSeq + 1` when the stream holds no records. */
-  firstSeq: number;
-  /** Last committed seq; 0 before the first append. */
-  lastSeq: number;
-  records: number;
-  /** Bytes on disk, segment headers included. */
-  bytes: number;
-  /** Milliseconds since the epoch. */
-  createdAt: number;
-  /** Timestamp of the last record, or null when there is none. */
-  lastAppendAt: number | null;
-}
-
-export interface AppendOptions {
-  /** A small block (≤ 65,535 bytes) stored with the record and returned by reads. */
-  attributes?: Uint8Array;
-}
-
-export interface AppendResult {
-  seq: number;
-  timestamp: number;
-}
-
-export interface ReadOptions {
-  /** Read records with seq > after. Default: from the oldest retained record. */
-  after?: number;
-  /** Most records to read. Default: no limit (memory stays bounded either way). */
-  limit?: number;
-  /** Only records appended at or after this time (ms since the epoch, or a Date). */
-  fromTime?: number | Date;
-  /** Only records appended at or before this time. */
-  toTime?: number | Date;
-}
-
-export interface FollowOptions {
-  /** Deliver records with seq > after. Default: from the oldest retained record. */
-  after?: number;
-  /** Ends the follow (without an error) when aborted. */
-  signal?: AbortSignal;
-}
 
 /** What a stream needs from its journal. */
 export interface StreamHost {
@@ -96,17 +63,15 @@ export interface StreamHost {
 }
 
 export type { JournalRecord } from "../read/record-reader.js";
-
-export interface StreamConfig {
-  /** Replace the stream's limits (all of them: an omitted limit means none). */
-  limits?: StreamLimits;
-  retention?: Retention;
-}
-
-export interface TrimOptions {
-  /** Release every record with a seq below this one. */
-  before: number;
-}
+export type {
+  AppendOptions,
+  AppendResult,
+  FollowOptions,
+  ReadOptions,
+  StreamConfig,
+  StreamInfo,
+  TrimOptions,
+} from "./stream-types.js";
 
 export class Stream {
   /** @internal */
@@ -417,32 +382,4 @@ export class Stream {
     }
     return size;
   }
-}
-
-function optionalSeq(name: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError(
-      `${name} must be a non-negative integer seq, got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
-function optionalTime(name: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = value instanceof Date ? value.getTime() : value;
-  if (typeof ms !== "number" || !Number.isSafeInteger(ms) || ms < 0) {
-    throw new InvalidArgumentError(
-      `${name} must be a Date or milliseconds since the epoch, got ${String(value)}`,
-    );
-  }
-  return ms;
 }
