@@ -22,6 +22,9 @@ import { ByteSink } from "./io/byte-sink.js";
 import { cliError, openReadOnly, selectStreams } from "./journal-access.js";
 import { Progress } from "./progress.js";
 
+/** Records asked of the reader at a time (they share one read buffer). */
+const EXPORT_BATCH_RECORDS = 1024;
+
 export type ExportFormat = "archive" | "ndjson" | "raw";
 
 export interface ExportOptions {
@@ -108,28 +111,42 @@ async function writeArchive(
     );
     await sink.write(header);
     let written = 0;
-    const read = records === 0 ? [] : stream.read({ after, limit: records });
-    for await (const record of read) {
-      if (record.seq > info.lastSeq) break;
-      const attrBytes = record.attributes?.byteLength ?? 0;
-      const size = RECORD_HEADER_BYTES + attrBytes + record.payload.byteLength;
-      const room = sink.ensure(size);
-      if (room !== undefined) await room;
-      if (!copyEncoded(record, attrBytes, size, sink.buffer, sink.used)) {
-        encodeRecord(
-          sink.buffer,
-          sink.used,
-          record.seq,
-          record.timestamp,
-          RECORD_FLAG_COMMIT,
-          record.attributes,
-          record.payload,
-          record.payload.byteLength,
-        );
+    // In batches into one reused read buffer: each record is copied out before the next batch.
+    const read = records === 0 ? undefined : stream.readBatches({ after, limit: records });
+    try {
+      for (;;) {
+        const batch = await read?.nextBatch(EXPORT_BATCH_RECORDS);
+        if (batch === undefined) break;
+        let past = false;
+        for (const record of batch) {
+          if (record.seq > info.lastSeq) {
+            past = true;
+            break;
+          }
+          const attrBytes = record.attributes?.byteLength ?? 0;
+          const size = RECORD_HEADER_BYTES + attrBytes + record.payload.byteLength;
+          const room = sink.ensure(size);
+          if (room !== undefined) await room;
+          if (!copyEncoded(record, attrBytes, size, sink.buffer, sink.used)) {
+            encodeRecord(
+              sink.buffer,
+              sink.used,
+              record.seq,
+              record.timestamp,
+              RECORD_FLAG_COMMIT,
+              record.attributes,
+              record.payload,
+              record.payload.byteLength,
+            );
+          }
+          sink.used += size;
+          written++;
+          if ((written & 0x3ff) === 0) progress.update(summary.records + written, sink.bytes);
+        }
+        if (past) break;
       }
-      sink.used += size;
-      written++;
-      if ((written & 0x3ff) === 0) progress.update(summary.records + written, sink.bytes);
+    } finally {
+      await read?.return?.();
     }
     if (written !== records) {
       throw cliError(
