@@ -8,16 +8,8 @@ import { InvalidArgumentError } from "../errors.js";
 import { checkKnownKeys, optionsObject } from "../options-check.js";
 import { resolveJournalLimits, resolveLimits } from "../storage/index.js";
 
-/** Every key of `ServerOptions` (server.ts); a test checks the two lists agree. */
-export const SERVER_OPTION_KEYS = [
-  "dir",
-  "host",
-  "port",
-  "durability",
-  "segmentBytesMax",
-  "journalLimits",
-  "streamLimits",
-  "auth",
+/** The options that are counts, sizes or times: positive integers. */
+const POSITIVE_KEYS = [
   "longPollTimeoutMs",
   "sseLifetimeMs",
   "bodyBytesMax",
@@ -31,6 +23,19 @@ export const SERVER_OPTION_KEYS = [
   "headersTimeoutMs",
   "requestTimeoutMs",
   "shutdownGraceMs",
+] as const;
+
+/** Every key of `ServerOptions` (server.ts); a test checks the two lists agree. */
+export const SERVER_OPTION_KEYS = [
+  "dir",
+  "host",
+  "port",
+  "durability",
+  "segmentBytesMax",
+  "journalLimits",
+  "streamLimits",
+  "auth",
+  ...POSITIVE_KEYS,
   "logger",
   "outboxes",
   "mirrors",
@@ -68,21 +73,7 @@ export function checkServerOptions(options: object): void {
   for (const key of ["segmentBytesMax", "fileMode", "dirMode"] as const) {
     if (all[key] !== undefined) integer(key, all[key], 0, Number.MAX_SAFE_INTEGER);
   }
-  for (const key of [
-    "longPollTimeoutMs",
-    "sseLifetimeMs",
-    "bodyBytesMax",
-    "bodyBytesInFlightMax",
-    "bodyBudgetWaitMs",
-    "bodyIdleTimeoutMs",
-    "keepAliveTimeoutMs",
-    "readBytesMax",
-    "catchUpBytesMax",
-    "liveConnectionsMax",
-    "headersTimeoutMs",
-    "requestTimeoutMs",
-    "shutdownGraceMs",
-  ] as const) {
+  for (const key of POSITIVE_KEYS) {
     if (all[key] !== undefined) integer(key, all[key], 1, Number.MAX_SAFE_INTEGER);
   }
   const dashboardDir = all["dashboardDir"];
