@@ -55,6 +55,9 @@ export interface MirrorStats {
   lastError: { message: string; at: number } | null;
 }
 
+/** How often a running mirror stores its position (see storePositionSoon). */
+const ACK_INTERVAL_MS = 20;
+
 /** Mirrors open on each journal, by `<source>\0<target>`, and the last one opening (serialized:
  * opening a mirror rewrites its source's metadata, the start seqs of all its mirrors). */
 const openMirrors = new WeakMap<Journal, { keys: Set<string>; opening: Promise<unknown> }>();
@@ -77,6 +80,9 @@ export class Mirror {
   private halted: string | null = null;
   private lastError: MirrorStats["lastError"] = null;
   private acking: Promise<unknown> = Promise.resolve();
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** The last position handed to the consumer store. */
+  private stored: number;
   private readonly backoff: Backoff;
   private readonly consumerName: string;
   private idleWaiters: Array<() => void> = [];
@@ -92,6 +98,7 @@ export class Mirror {
     this.backoff = { ...BACKOFF_DEFAULTS, ...options.backoff };
     this.consumerName = consumerNameFor(options.target);
     this.position = source.consumer(this.consumerName).position;
+    this.stored = this.position;
   }
 
   /**
@@ -161,10 +168,14 @@ export class Mirror {
     return new Mirror(source, meta, options);
   }
 
-  /** Stops it for good and releases its source and target for another mirror. */
+  /** Stops it for good, closes its upstream, and releases its source and target. */
   async close(): Promise<void> {
-    await this.stop();
-    this.forget();
+    try {
+      await this.stop();
+      await this.options.upstream.close?.();
+    } finally {
+      this.forget();
+    }
   }
 
   start(): void {
@@ -191,7 +202,36 @@ export class Mirror {
       await loop;
       clearTimeout(timer);
     }
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.storePosition();
     await this.acking;
+  }
+
+  /**
+   * The position is stored at most every ACK_INTERVAL_MS (and when the mirror stops), not per
+   * record: a position write per record halved the mirror's rate when the journal and the
+   * remote fsync on the same disk (measured). After a crash the records sent since the last
+   * write are sent again, which the remote stores once (Producer-Seq; on JetStream the
+   * subject's last message, read before the first send).
+   */
+  private storePositionSoon(): void {
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      this.storePosition();
+    }, ACK_INTERVAL_MS);
+  }
+
+  private storePosition(): void {
+    const seq = this.position;
+    if (seq <= this.stored) return;
+    this.stored = seq;
+    // The consumer store writes the highest seq asked for while a write is under way; the last
+    // promise settles after every earlier one.
+    this.acking = this.source
+      .consumer(this.consumerName)
+      .ack(seq)
+      .catch((err: unknown) => this.note(`storing the mirror's position failed: ${err}`));
   }
 
   /** Resolves when the remote has everything the source held when called (or it halts). */
@@ -223,13 +263,7 @@ export class Mirror {
         if (!ok) return;
         this.position = record.seq;
         this.delivered++;
-        // Not chained on the previous ack: the consumer store writes the highest seq asked for
-        // while a write is under way, so a fast remote costs one position write per few records,
-        // not one each (the last promise settles after every earlier one).
-        this.acking = this.source
-          .consumer(this.consumerName)
-          .ack(record.seq)
-          .catch((err: unknown) => this.note(`storing the mirror's position failed: ${err}`));
+        this.storePositionSoon();
         this.wakeIdle(false);
       }
     } catch (err) {

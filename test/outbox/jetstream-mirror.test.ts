@@ -4,7 +4,7 @@
  * a mirror SIGKILLed again and again, with the nats-server killed too, ends with every record
  * in the subject exactly once, in order, each under the Nats-Msg-Id `<instance>:<seq>`.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { JetStreamUpstream, Journal, Mirror } from "../../src/index.js";
@@ -18,12 +18,16 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
 
-async function natsWithStream(): Promise<NatsServer> {
+async function natsWithStream(windowS = 120): Promise<NatsServer> {
   const server = await startNatsServer({ syncAlways: true });
   cleanup.push(() => server.kill());
   const nc = await connect({ servers: server.url });
   const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EDGE", subjects: ["edge.>"] });
+  await jsm.streams.add({
+    name: "EDGE",
+    subjects: ["edge.>"],
+    duplicate_window: windowS * 1_000_000_000,
+  });
   await nc.close();
   return server;
 }
@@ -80,6 +84,41 @@ describe("Mirror to JetStream", () => {
     const { instance } = (src.meta["mirrors"] as Record<string, { instance: string }>)["/replica"]!;
     expect(await readSubject(server, "edge.replica")).toEqual(
       Array.from({ length: 150 }, (_, n) => [`${instance}:${n + 1}`, `r${n}`]),
+    );
+  });
+
+  it("skips what its subject holds already, long after the duplicate window", async () => {
+    const server = await natsWithStream(1);
+    const journal = await Journal.open(tempDir("js-mirror-resume"));
+    cleanup.push(() => journal.close());
+    const src = await journal.stream("src");
+    await src.appendMany(Array.from({ length: 20 }, (_, n) => `r${n}`));
+    const mirror = await Mirror.open(journal, {
+      stream: "src",
+      upstream: new JetStreamUpstream({
+        servers: server.url,
+        stream: "EDGE",
+        subjectPrefix: "edge",
+        timeoutMs: 100,
+      }),
+      target: "/replica",
+      backoff: { initialMs: 10, maxMs: 200 },
+    });
+    cleanup.push(() => mirror.close());
+    // As if a mirror had sent records 1-10 and crashed before storing its position, and the
+    // stream's 1 s duplicate window has passed since: only the subject can tell.
+    const { instance } = (src.meta["mirrors"] as Record<string, { instance: string }>)["/replica"]!;
+    const nc = await connect({ servers: server.url });
+    const js = jetstream(nc);
+    for (let seq = 1; seq <= 10; seq++) {
+      await js.publish("edge.replica", `r${seq - 1}`, { msgID: `${instance}:${seq}` });
+    }
+    await nc.close();
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // the window passes: the input
+    mirror.start();
+    await mirror.idle();
+    expect(await readSubject(server, "edge.replica")).toEqual(
+      Array.from({ length: 20 }, (_, n) => [`${instance}:${n + 1}`, `r${n}`]),
     );
   });
 

@@ -48,7 +48,7 @@ const WRONG_LAST_SEQUENCE = 10071;
 const SEQUENCE_TAG = /^"(\d{1,15})"$/;
 const SUBJECT = /^[^\s*>.]+(\.[^\s*>.]+)*$/;
 const SUBJECT_CHARS_MAX = 1024;
-/** Room for the headers we add when comparing a body with max_payload. */
+/** Room for the headers we add (Nats-Msg-Id, Nats-Expected-*) when checking max_payload. */
 const HEADER_BYTES_RESERVE = 512;
 
 export class JetStreamUpstream implements Upstream {
@@ -115,11 +115,15 @@ export class JetStreamUpstream implements Upstream {
     const ready = await this.link.ready(signal);
     if (typeof ready === "string") return { kind: "retry", error: ready };
     const limit = this.link.bodyBytesMax();
-    if (delivery.body.byteLength + HEADER_BYTES_RESERVE > limit) {
+    let headerBytes = HEADER_BYTES_RESERVE;
+    for (const [name, value] of Object.entries(delivery.headers)) {
+      headerBytes += name.length + value.length + 4;
+    }
+    if (delivery.body.byteLength + headerBytes > limit) {
       this.unanswered.delete(key);
       return {
         kind: "rejected",
-        reason: `the body is ${delivery.body.byteLength} bytes; the JetStream stream ${this.link.stream} takes messages of at most ${limit} bytes with headers (max_payload / max_msg_size)`,
+        reason: `the body is ${delivery.body.byteLength} bytes (and ${headerBytes} of headers); the JetStream stream ${this.link.stream} takes messages of at most ${limit} bytes with headers (max_payload / max_msg_size)`,
       };
     }
     if (signal.aborted) return { kind: "retry", error: "aborted before sending" };

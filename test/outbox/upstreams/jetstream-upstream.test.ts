@@ -200,7 +200,7 @@ describe("JetStreamUpstream", () => {
     await outbox.idle();
     const dead = outbox.deadLetters();
     expect(dead.map((d) => d.id)).toEqual([big]);
-    expect(dead[0]!.reason).toMatch(/20000 bytes.*at most 8192 bytes.*max_payload/);
+    expect(dead[0]!.reason).toMatch(/20000 bytes .*at most 8192 bytes.*max_payload/);
     expect((await readStream(nc)).map((m) => m.body)).toEqual(["small"]);
     expect(outbox.stats().failedAttempts).toBe(0);
   });
