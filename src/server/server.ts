@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { InvalidArgumentError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { Mirror, Outbox } from "../outbox/index.js";
+import { type Mirror, OUTBOX_PREFIX, type Outbox } from "../outbox/index.js";
 import type { Durability, JournalLimits, StreamLimits } from "../storage/index.js";
 import { Journal } from "../storage/index.js";
 import type { ServerContext, ServerLimits } from "./context.js";
@@ -29,8 +29,9 @@ import {
   ServedOutboxes,
 } from "./outboxes/served-outboxes.js";
 import { checkServerOptions } from "./server-options.js";
+import { JournalStore } from "./store/journal-store.js";
 import { isJsonType } from "./streams/content-type.js";
-import { DsRegistry, newIncarnation } from "./streams/ds-registry.js";
+import { DsRegistry, newIncarnation, RESERVED_PREFIX } from "./streams/ds-registry.js";
 import { RecentBudget } from "./streams/recent-messages.js";
 import { WebhookKeys } from "./subscriptions/signing.js";
 import { SubscriptionLog } from "./subscriptions/subscription-log.js";
@@ -181,7 +182,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   try {
     const clock = Date.now;
-    const registry = new DsRegistry(journal, { clock, streamLimits: options.streamLimits });
+    const store = new JournalStore(
+      journal,
+      (name) => name.startsWith(RESERVED_PREFIX) || name.startsWith(OUTBOX_PREFIX),
+    );
+    const registry = new DsRegistry(journal, store, {
+      clock,
+      streamLimits: options.streamLimits,
+    });
     await registry.load();
     const served = await ServedOutboxes.open(
       journal,
