@@ -40,6 +40,8 @@ export interface StoredSync {
   gone: boolean;
   /** Attributes of records committed since the last sync or append, in order. */
   changes: Uint8Array[];
+  /** The metadata, when another process changed it. */
+  meta?: Readonly<Record<string, unknown>>;
 }
 
 export interface StoredStream {

@@ -70,9 +70,10 @@ export class DsRegistry {
    * store's stream is opened (with its fork sources) if this process has not seen it yet, and
    * caught up with other processes' commits if it has.
    */
-  async find(path: string): Promise<DsStream | undefined> {
+  async find(path: string, fresh = true): Promise<DsStream | undefined> {
     if (!this.store.shared) return this.streams.get(path);
     const known = this.streams.get(path);
+    if (known !== undefined && !fresh && !known.deleted) return known;
     if (known !== undefined) {
       if (await known.catchUp()) return known;
       // Deleted, or deleted and created again, by another process: forget this incarnation.
@@ -104,9 +105,11 @@ export class DsRegistry {
   /**
    * The stream at `path` for a request: expires it first if due; 404 if missing, 410 if it only
    * lives on as the source of forks. `touch` renews a sliding TTL (every access but HEAD).
+   * `fresh: false` skips catching up with other processes (appends: their compare-and-set
+   * finds out, and they catch up before refusing anything).
    */
-  async live(path: string, touch: boolean): Promise<DsStream> {
-    const ds = await this.find(path);
+  async live(path: string, touch: boolean, fresh = true): Promise<DsStream> {
+    const ds = await this.find(path, fresh);
     if (ds === undefined) throw streamNotFound(path);
     const now = this.options.clock();
     if (!ds.meta.softDeleted && now >= ds.expiresAtMs()) await this.expire(ds);

@@ -299,7 +299,11 @@ export class DsStream {
       await previous;
       await this.whenDrained();
       const before = this.stored.info().lastSeq;
-      const { gone, changes } = await this.stored.sync!();
+      const { gone, changes, meta } = await this.stored.sync!();
+      if (meta !== undefined) {
+        const ds = (meta as { ds?: DsMeta }).ds;
+        if (ds !== undefined) this.meta = ds;
+      }
       if (gone) {
         this.deleted = true;
         this.notify();

@@ -1,0 +1,462 @@
+/**
+ * One Durable Streams stream in JetStream: its records on subject `<prefix>.d.<path>` of the
+ * data stream, its metadata on `<prefix>.m.<path>` (subjects.ts).
+ *
+ * Positions: record `i` of the JetStream message with sequence `s` is at `s * 65536 + i`, so a
+ * position names its message and no index is needed; they increase but have gaps (the data
+ * stream's sequence is shared by every Durable Streams stream). A stream's seqs, as the server
+ * sees them, are positions minus its base (a fork's offset), as in the journal.
+ *
+ * Appends are compare-and-set on the subject's last sequence
+ * (`Nats-Expected-Last-Subject-Sequence`), one publish in flight per stream: appends that arrive
+ * meanwhile go out together in the next publish (group commit, one message of several records),
+ * so a `sync_interval: always` server's fsync is shared. A publish that loses the compare-and-set
+ * (another process appended) fails every append queued behind it with STORE_CONFLICT: they were
+ * validated against a state that is no longer the latest. A publish that times out is retried
+ * with the same `Nats-Msg-Id`, so JetStream stores it once.
+ */
+import { randomUUID } from "node:crypto";
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import {
+  type NatsConnection,
+  headers as natsHeaders,
+  type Subscription,
+} from "@nats-io/transport-node";
+import { TidemarkError } from "../errors.js";
+import { apiCode, patiently } from "./nats-calls.js";
+import { decodeFrames, encodeFrames, frameBytes } from "./record-frames.js";
+import type { Subjects } from "./subjects.js";
+
+/** Records per JetStream message at most, and the spacing of positions between messages. */
+export const RECORDS_PER_MESSAGE_MAX = 65_536;
+/** JetStream's "wrong last sequence" (the compare-and-set lost). */
+const WRONG_LAST_SEQUENCE = 10_071;
+const HEADER_COUNT = "Tm-Count";
+const HEADER_CHANGE = "Tm-Change";
+const HEADER_ORIGIN = "Tm-Origin";
+/** On a close: the position of the last record before it. */
+const HEADER_LAST_POSITION = "Tm-Last-Position";
+/** Messages per direct-get batch when reading. */
+const READ_BATCH_MESSAGES = 256;
+const READ_BATCH_BYTES = 8 * 1024 * 1024;
+/** A replica behind the leader is waited for this long while reading up to a known sequence. */
+const LAGGING_REPLICA_WAIT_MS = 5000;
+
+export interface JetStreamContext {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  subjects: Subjects;
+  /** Largest message body the server takes, less room for headers. */
+  messageBytesMax: number;
+  /** How long a request may keep failing transiently before STORE_UNAVAILABLE. */
+  patienceMs: number;
+  /** This process, on its messages: its own appends do not wake its own watchers. */
+  origin: string;
+  watches: { count: number; max: number };
+}
+
+/** The stored metadata message of a stream, as `open` reads it. */
+export interface MetaState {
+  meta: Record<string, unknown>;
+  /** Sequence of the metadata message (compare-and-set of metadata updates). */
+  metaSeq: number;
+  /** Data messages at or below this sequence belong to an earlier incarnation of the path. */
+  dataAfter: number;
+  createdAt: number;
+}
+
+interface QueuedAppend {
+  records: { payload: Uint8Array | string; attributes: Uint8Array | undefined }[];
+  bytes: number;
+  /** A close (a message of no records, its change in a header): always published alone. */
+  change?: Uint8Array;
+  resolve(lastSeq: number): void;
+  reject(err: unknown): void;
+}
+
+export interface Tail {
+  lastJsSeq: number;
+  lastPosition: number;
+}
+
+export class JetStreamStoredStream {
+  private queue: QueuedAppend[] = [];
+  private publishing = false;
+
+  constructor(
+    private readonly ctx: JetStreamContext,
+    readonly name: string,
+    private state: MetaState,
+    private tail: Tail,
+    private readonly base: number,
+  ) {}
+
+  get meta(): Readonly<Record<string, unknown>> {
+    return this.state.meta;
+  }
+
+  info() {
+    return {
+      firstSeq: 1,
+      lastSeq: Math.max(0, this.tail.lastPosition - this.base),
+      createdAt: this.state.createdAt,
+    };
+  }
+
+  append(
+    payloads: readonly (Uint8Array | string)[],
+    attributes: Uint8Array | undefined,
+  ): Promise<number> {
+    if (payloads.length > RECORDS_PER_MESSAGE_MAX) {
+      return Promise.reject(
+        new TidemarkError(
+          "BATCH_TOO_LARGE",
+          `an append on JetStream holds at most ${RECORDS_PER_MESSAGE_MAX} messages, got ${payloads.length}`,
+        ),
+      );
+    }
+    const last = payloads.length - 1;
+    const records = payloads.map((payload, i) => ({
+      payload,
+      attributes: i === last ? attributes : undefined,
+    }));
+    let bytes = 0;
+    for (const record of records) bytes += frameBytes(record.payload, record.attributes);
+    if (bytes > this.ctx.messageBytesMax) {
+      return Promise.reject(
+        new TidemarkError(
+          "RECORD_TOO_LARGE",
+          `an append of ${bytes} bytes does not fit one NATS message (at most ${this.ctx.messageBytesMax} bytes with this server's max_payload)`,
+          { bytes },
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, bytes, resolve, reject });
+      this.pump();
+    });
+  }
+
+  appendChange(attributes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        records: [],
+        bytes: 0,
+        change: attributes,
+        resolve: () => resolve(),
+        reject,
+      });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.publishing || this.queue.length === 0) return;
+    const batch: QueuedAppend[] = [this.queue.shift()!];
+    let bytes = batch[0]!.bytes;
+    let records = batch[0]!.records.length;
+    while (batch[0]!.change === undefined && this.queue.length > 0) {
+      const next = this.queue[0]!;
+      if (next.change !== undefined) break;
+      if (bytes + next.bytes > this.ctx.messageBytesMax) break;
+      if (records + next.records.length > RECORDS_PER_MESSAGE_MAX) break;
+      batch.push(this.queue.shift()!);
+      bytes += next.bytes;
+      records += next.records.length;
+    }
+    this.publishing = true;
+    void this.publish(batch, bytes, records).finally(() => {
+      this.publishing = false;
+      this.pump();
+    });
+  }
+
+  private async publish(batch: QueuedAppend[], bytes: number, records: number): Promise<void> {
+    const first = batch[0]!;
+    const body =
+      first.change !== undefined
+        ? new Uint8Array(0)
+        : encodeFrames(
+            batch.flatMap((a) => a.records),
+            bytes,
+          );
+    const headers = natsHeaders();
+    headers.set(HEADER_COUNT, String(records));
+    headers.set(HEADER_ORIGIN, this.ctx.origin);
+    if (first.change !== undefined) {
+      headers.set(HEADER_CHANGE, Buffer.from(first.change).toString("utf8"));
+      headers.set(HEADER_LAST_POSITION, String(this.tail.lastPosition));
+    }
+    const msgID = randomUUID();
+    const expected = this.tail.lastJsSeq;
+    let seq: number;
+    try {
+      const ack = await patiently("an append", this.ctx.patienceMs, () =>
+        this.ctx.js.publish(this.ctx.subjects.data(this.name), body, {
+          msgID,
+          headers,
+          expect: { lastSubjectSequence: expected },
+          timeout: Math.min(5000, this.ctx.patienceMs),
+        }),
+      );
+      seq = ack.seq;
+    } catch (err) {
+      const failure =
+        apiCode(err) === WRONG_LAST_SEQUENCE
+          ? new TidemarkError(
+              "STORE_CONFLICT",
+              `another process appended to ${this.name} first; the append is decided again`,
+            )
+          : err;
+      for (const append of batch) append.reject(failure);
+      for (const append of this.queue.splice(0)) append.reject(failure);
+      return;
+    }
+    let index = 0;
+    let lastPosition = this.tail.lastPosition;
+    for (const append of batch) {
+      index += append.records.length;
+      if (append.records.length > 0) lastPosition = seq * RECORDS_PER_MESSAGE_MAX + index - 1;
+      append.resolve(Math.max(0, lastPosition - this.base));
+    }
+    this.tail = { lastJsSeq: seq, lastPosition };
+  }
+
+  /** Records with seq > `after`, up to the tail known when the read starts. */
+  async *read(after: number) {
+    const from = this.base + after;
+    const until = this.tail.lastJsSeq;
+    for await (const message of this.messages(from, until)) {
+      const position = message.seq * RECORDS_PER_MESSAGE_MAX;
+      const records = decodeFrames(message.data, this.name);
+      for (let i = 0; i < records.length; i++) {
+        if (position + i <= from) continue;
+        const record = records[i]!;
+        yield {
+          seq: position + i - this.base,
+          payload: record.payload,
+          attributes: record.attributes,
+        };
+      }
+    }
+  }
+
+  readBatches(after: number) {
+    const records = this.read(after);
+    return {
+      async nextBatch(max: number) {
+        const batch = [];
+        while (batch.length < max) {
+          const next = await records.next();
+          if (next.done === true) break;
+          batch.push(next.value);
+        }
+        return batch.length === 0 ? undefined : batch;
+      },
+      return: () => records.return(undefined),
+    };
+  }
+
+  /**
+   * The data messages after position `from` up to sequence `until`, by direct gets in batches. A
+   * replica that has not caught up with `until` yet (R3) is waited for, bounded.
+   */
+  private async *messages(from: number, until: number): AsyncGenerator<StoredMsg> {
+    let next = Math.max(this.state.dataAfter + 1, Math.floor(from / RECORDS_PER_MESSAGE_MAX), 1);
+    let lagSince: number | undefined;
+    while (next <= until) {
+      const batch = await patiently("a read", this.ctx.patienceMs, async () => {
+        const found: StoredMsg[] = [];
+        try {
+          const iterator = await this.ctx.jsm.direct.getBatch(this.ctx.subjects.dataStream, {
+            seq: next,
+            next_by_subj: this.ctx.subjects.data(this.name),
+            batch: READ_BATCH_MESSAGES,
+            max_bytes: READ_BATCH_BYTES,
+          });
+          for await (const message of iterator) found.push(message);
+        } catch (err) {
+          if (found.length === 0 && !isNoMessages(err)) throw err;
+        }
+        return found;
+      });
+      let progressed = false;
+      for (const message of batch) {
+        if (message.seq > until) return;
+        if (message.seq < next) continue;
+        next = message.seq + 1;
+        progressed = true;
+        yield message;
+      }
+      if (progressed) {
+        lagSince = undefined;
+        continue;
+      }
+      lagSince ??= Date.now();
+      if (Date.now() - lagSince > LAGGING_REPLICA_WAIT_MS) {
+        throw new TidemarkError(
+          "STORE_UNAVAILABLE",
+          `the JetStream replica read for ${this.name} stays behind sequence ${until}; try again`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  async setMeta(meta: Record<string, unknown>): Promise<void> {
+    const body = Buffer.from(JSON.stringify({ ...meta, __tm: this.envelope() }));
+    try {
+      const ack = await patiently("a metadata update", this.ctx.patienceMs, () =>
+        this.ctx.js.publish(this.ctx.subjects.meta(this.name), body, {
+          expect: { lastSubjectSequence: this.state.metaSeq },
+        }),
+      );
+      this.state = { ...this.state, meta, metaSeq: ack.seq };
+    } catch (err) {
+      if (apiCode(err) !== WRONG_LAST_SEQUENCE) throw err;
+      throw new TidemarkError(
+        "STORE_CONFLICT",
+        `another process changed the metadata of ${this.name} at the same time; try again`,
+      );
+    }
+  }
+
+  /** What the metadata message carries besides the server's metadata. */
+  envelope(): { dataAfter: number; createdAt: number } {
+    return { dataAfter: this.state.dataAfter, createdAt: this.state.createdAt };
+  }
+
+  /**
+   * Catches up with other processes: the metadata (deleted, or made again, elsewhere: gone) and
+   * the records appended since this process last looked, whose coordination changes it returns.
+   */
+  async sync(): Promise<{ gone: boolean; changes: Uint8Array[]; meta?: Record<string, unknown> }> {
+    const [metaMessage, last] = await Promise.all([
+      lastOf(this.ctx, this.ctx.subjects.metaStream, this.ctx.subjects.meta(this.name)),
+      lastOf(this.ctx, this.ctx.subjects.dataStream, this.ctx.subjects.data(this.name)),
+    ]);
+    if (metaMessage === null) return { gone: true, changes: [] };
+    let meta: Record<string, unknown> | undefined;
+    if (metaMessage.seq !== this.state.metaSeq) {
+      const read = parseMeta(metaMessage.data, metaMessage.seq);
+      if (read === undefined || read.dataAfter !== this.state.dataAfter) {
+        return { gone: true, changes: [] }; // deleted and created again: another incarnation
+      }
+      this.state = read;
+      meta = read.meta;
+    }
+    const changes: Uint8Array[] = [];
+    if (last === null || last.seq <= this.tail.lastJsSeq) {
+      return meta === undefined ? { gone: false, changes } : { gone: false, changes, meta };
+    }
+    let lastPosition = this.tail.lastPosition;
+    const until = last.seq;
+    for await (const message of this.messages(
+      this.tail.lastJsSeq * RECORDS_PER_MESSAGE_MAX + RECORDS_PER_MESSAGE_MAX,
+      until,
+    )) {
+      const change = message.header?.get(HEADER_CHANGE);
+      if (change !== undefined && change !== "") {
+        changes.push(Buffer.from(change, "utf8"));
+        continue;
+      }
+      const records = decodeFrames(message.data, this.name);
+      for (const record of records)
+        if (record.attributes !== undefined) changes.push(record.attributes);
+      if (records.length > 0)
+        lastPosition = message.seq * RECORDS_PER_MESSAGE_MAX + records.length - 1;
+    }
+    this.tail = { lastJsSeq: until, lastPosition };
+    return meta === undefined ? { gone: false, changes } : { gone: false, changes, meta };
+  }
+
+  /**
+   * Calls `wake` when another process publishes to this stream (a core NATS subscription on its
+   * subject; the message may be one JetStream refused, so the caller syncs to learn the truth).
+   * Past the process's bound on subscriptions, a timer polls instead.
+   */
+  watch(wake: () => void): () => void {
+    const watches = this.ctx.watches;
+    if (watches.count >= watches.max) {
+      const timer = setInterval(wake, 250);
+      timer.unref();
+      return () => clearInterval(timer);
+    }
+    watches.count++;
+    let subscription: Subscription | undefined = this.ctx.nc.subscribe(
+      this.ctx.subjects.data(this.name),
+      {
+        callback: (_err, message) => {
+          if (message?.headers?.get(HEADER_ORIGIN) !== this.ctx.origin) wake();
+        },
+      },
+    );
+    return () => {
+      if (subscription === undefined) return;
+      subscription.unsubscribe();
+      subscription = undefined;
+      watches.count--;
+    };
+  }
+}
+
+/** The last message of `subject`, read from the stream's leader (not a lagging replica). */
+export async function lastOf(
+  ctx: JetStreamContext,
+  stream: string,
+  subject: string,
+): Promise<StoredMsg | null> {
+  return patiently("a lookup", ctx.patienceMs, async () => {
+    try {
+      return await ctx.jsm.streams.getMessage(stream, { last_by_subj: subject });
+    } catch (err) {
+      if (isNoMessages(err)) return null;
+      throw err;
+    }
+  });
+}
+
+export function parseMeta(data: Uint8Array, seq: number): MetaState | undefined {
+  try {
+    const json = JSON.parse(Buffer.from(data).toString("utf8")) as Record<string, unknown>;
+    const { __tm: envelope, ...meta } = json as {
+      __tm?: { dataAfter?: unknown; createdAt?: unknown };
+    };
+    if (typeof envelope?.dataAfter !== "number" || typeof envelope.createdAt !== "number") {
+      return undefined;
+    }
+    return { meta, metaSeq: seq, dataAfter: envelope.dataAfter, createdAt: envelope.createdAt };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The tail of a stream from its last data message (a close marker holds no records). */
+export async function tailOf(
+  ctx: JetStreamContext,
+  path: string,
+  state: MetaState,
+  base: number,
+): Promise<Tail> {
+  const last = await lastOf(ctx, ctx.subjects.dataStream, ctx.subjects.data(path));
+  if (last === null || last.seq <= state.dataAfter)
+    return { lastJsSeq: state.dataAfter, lastPosition: base };
+  // Only the last message can be a close (nothing is appended after one); it says where the
+  // records ended.
+  const closedAt = last.header?.get(HEADER_LAST_POSITION);
+  if (closedAt !== undefined && closedAt !== "") {
+    return { lastJsSeq: last.seq, lastPosition: Math.max(base, Number(closedAt)) };
+  }
+  const records = decodeFrames(last.data, path).length;
+  return {
+    lastJsSeq: last.seq,
+    lastPosition: records === 0 ? base : last.seq * RECORDS_PER_MESSAGE_MAX + records - 1,
+  };
+}
+
+export function isNoMessages(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = apiCode(err);
+  return code === 10037 || /no message found|message not found|404/i.test(err.message);
+}
