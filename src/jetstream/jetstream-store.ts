@@ -25,7 +25,6 @@ import {
   lastOf,
   type MetaState,
   parseMeta,
-  tailOf,
 } from "./jetstream-stream.js";
 import { apiCode, patiently } from "./nats-calls.js";
 import { subjectsFor } from "./subjects.js";
@@ -157,13 +156,9 @@ export class JetStreamStore {
       throw new TidemarkError("CORRUPT", `the JetStream metadata of ${name} is not tidemark's`);
     }
     const base = baseOf(state.meta);
-    return new JetStreamStoredStream(
-      this.ctx,
-      name,
-      state,
-      await tailOf(this.ctx, name, state, base),
-      base,
-    );
+    // Opened at its start: the server's first sync reads the records and their changes.
+    const tail = { lastJsSeq: state.dataAfter, lastPosition: base };
+    return new JetStreamStoredStream(this.ctx, name, state, tail, base);
   }
 
   async create(name: string, meta: Record<string, unknown>): Promise<JetStreamStoredStream> {
@@ -218,6 +213,7 @@ export class JetStreamStore {
     const state = message === null ? undefined : parseMeta(message.data, message.seq);
     await this.purge(this.ctx.subjects.metaStream, this.ctx.subjects.meta(name));
     await this.purge(this.ctx.subjects.dataStream, this.ctx.subjects.data(name));
+    await this.purge(this.ctx.subjects.metaStream, this.ctx.subjects.access(name));
     const fork = state === undefined ? undefined : forkOf(state.meta);
     if (fork !== undefined) {
       await this.purge(this.ctx.subjects.metaStream, this.ctx.subjects.fork(fork.source, name));

@@ -34,8 +34,6 @@ const WRONG_LAST_SEQUENCE = 10_071;
 const HEADER_COUNT = "Tm-Count";
 const HEADER_CHANGE = "Tm-Change";
 const HEADER_ORIGIN = "Tm-Origin";
-/** On a close: the position of the last record before it. */
-const HEADER_LAST_POSITION = "Tm-Last-Position";
 /** Messages per direct-get batch when reading. */
 const READ_BATCH_MESSAGES = 256;
 const READ_BATCH_BYTES = 8 * 1024 * 1024;
@@ -80,9 +78,13 @@ export interface Tail {
   lastPosition: number;
 }
 
+/** A sliding TTL's last use is stored at most this often per stream and process. */
+const ACCESS_RECORD_EVERY_MS = 200;
+
 export class JetStreamStoredStream {
   private queue: QueuedAppend[] = [];
   private publishing = false;
+  private accessRecordedMs = 0;
 
   constructor(
     private readonly ctx: JetStreamContext,
@@ -186,7 +188,6 @@ export class JetStreamStoredStream {
     headers.set(HEADER_ORIGIN, this.ctx.origin);
     if (first.change !== undefined) {
       headers.set(HEADER_CHANGE, Buffer.from(first.change).toString("utf8"));
-      headers.set(HEADER_LAST_POSITION, String(this.tail.lastPosition));
     }
     const msgID = randomUUID();
     const expected = this.tail.lastJsSeq;
@@ -371,6 +372,27 @@ export class JetStreamStoredStream {
     return meta === undefined ? { gone: false, changes } : { gone: false, changes, meta };
   }
 
+  /** Stores when the stream was last used (a sliding TTL counts from the latest, anywhere). */
+  async recordAccess(ms: number): Promise<void> {
+    if (ms - this.accessRecordedMs < ACCESS_RECORD_EVERY_MS) return;
+    this.accessRecordedMs = ms;
+    await patiently("a TTL renewal", this.ctx.patienceMs, () =>
+      this.ctx.js.publish(this.ctx.subjects.access(this.name), String(ms)),
+    );
+  }
+
+  /** When any process last used the stream (undefined if none said). */
+  async lastAccess(): Promise<number | undefined> {
+    const message = await lastOf(
+      this.ctx,
+      this.ctx.subjects.metaStream,
+      this.ctx.subjects.access(this.name),
+    );
+    if (message === null) return undefined;
+    const ms = Number(Buffer.from(message.data).toString("utf8"));
+    return Number.isFinite(ms) ? ms : undefined;
+  }
+
   /**
    * Calls `wake` when another process publishes to this stream (a core NATS subscription on its
    * subject; the message may be one JetStream refused, so the caller syncs to learn the truth).
@@ -430,29 +452,6 @@ export function parseMeta(data: Uint8Array, seq: number): MetaState | undefined 
   } catch {
     return undefined;
   }
-}
-
-/** The tail of a stream from its last data message (a close marker holds no records). */
-export async function tailOf(
-  ctx: JetStreamContext,
-  path: string,
-  state: MetaState,
-  base: number,
-): Promise<Tail> {
-  const last = await lastOf(ctx, ctx.subjects.dataStream, ctx.subjects.data(path));
-  if (last === null || last.seq <= state.dataAfter)
-    return { lastJsSeq: state.dataAfter, lastPosition: base };
-  // Only the last message can be a close (nothing is appended after one); it says where the
-  // records ended.
-  const closedAt = last.header?.get(HEADER_LAST_POSITION);
-  if (closedAt !== undefined && closedAt !== "") {
-    return { lastJsSeq: last.seq, lastPosition: Math.max(base, Number(closedAt)) };
-  }
-  const records = decodeFrames(last.data, path).length;
-  return {
-    lastJsSeq: last.seq,
-    lastPosition: records === 0 ? base : last.seq * RECORDS_PER_MESSAGE_MAX + records - 1,
-  };
 }
 
 export function isNoMessages(err: unknown): boolean {

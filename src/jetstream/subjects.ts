@@ -7,6 +7,7 @@
  * - `<prefix>.d.<path>` in `<PREFIX>_DATA`: the stream's records (record-frames.ts).
  * - `<prefix>.m.<path>` in `<PREFIX>_META`: its metadata, one message kept per subject.
  * - `<prefix>.f.<source>.<fork>` in `<PREFIX>_META`: one per live fork of `source`.
+ * - `<prefix>.a.<path>` in `<PREFIX>_META`: when a stream with a sliding TTL was last used.
  */
 
 export interface Subjects {
@@ -15,6 +16,7 @@ export interface Subjects {
   data(path: string): string;
   meta(path: string): string;
   fork(source: string, fork: string): string;
+  access(path: string): string;
   forksOf(source: string): string;
   readonly allData: string;
   readonly allMeta: string[];
@@ -34,9 +36,10 @@ export function subjectsFor(prefix: string): Subjects {
     data: (path) => `${prefix}.d.${token(path)}`,
     meta: (path) => `${prefix}.m.${token(path)}`,
     fork: (source, fork) => `${prefix}.f.${token(source)}.${token(fork)}`,
+    access: (path) => `${prefix}.a.${token(path)}`,
     forksOf: (source) => `${prefix}.f.${token(source)}.*`,
     allData: `${prefix}.d.>`,
-    allMeta: [`${prefix}.m.>`, `${prefix}.f.>`],
+    allMeta: [`${prefix}.m.>`, `${prefix}.f.>`, `${prefix}.a.>`],
     pathOfMeta: (subject) => {
       const head = `${prefix}.m.`;
       if (!subject.startsWith(head)) return undefined;

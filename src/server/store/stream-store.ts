@@ -66,6 +66,10 @@ export interface StoredStream {
   appendChange?(attributes: Uint8Array): Promise<void>;
   /** Shared stores: catches up with what other processes committed. */
   sync?(): Promise<StoredSync>;
+  /** Shared stores: stores when the stream was used (a sliding TTL renews everywhere). */
+  recordAccess?(ms: number): Promise<void>;
+  /** Shared stores: when any process last used the stream. */
+  lastAccess?(): Promise<number | undefined>;
   /** Shared stores: calls `wake` (soon, maybe spuriously) when another process appends. */
   watch?(wake: () => void): () => void;
 }

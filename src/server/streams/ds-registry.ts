@@ -13,7 +13,7 @@ import type { Journal, StreamLimits } from "../../storage/index.js";
 import type { StoredStream, StreamStore } from "../store/stream-store.js";
 import { DEFAULT_CONTENT_TYPE } from "./content-type.js";
 import { type DsMeta, DsStream } from "./ds-stream.js";
-import { emptyState } from "./producer-state.js";
+import { emptyState, encodeChange } from "./producer-state.js";
 import { streamGone, streamNotFound } from "./stream-errors.js";
 
 export interface RegistryOptions {
@@ -92,6 +92,10 @@ export class DsRegistry {
       const ds = await DsStream.load(path, stream, metaOf(stream), this.options.clock());
       if (ds.meta.fork !== null) await this.find(ds.meta.fork.source);
       ds.forks = (await this.store.forks?.(path)) ?? 0;
+      // A sliding TTL counts from the last use anywhere, not from this process's first look.
+      if (ds.meta.ttlSeconds !== null && stream.lastAccess !== undefined) {
+        ds.lastAccessMs = (await stream.lastAccess()) ?? stream.info().createdAt;
+      }
       this.streams.set(path, ds);
       return ds;
     };
@@ -112,11 +116,24 @@ export class DsRegistry {
     const ds = await this.find(path, fresh);
     if (ds === undefined) throw streamNotFound(path);
     const now = this.options.clock();
-    if (!ds.meta.softDeleted && now >= ds.expiresAtMs()) await this.expire(ds);
+    if (!ds.meta.softDeleted && now >= ds.expiresAtMs() && (await this.stillDue(ds, now))) {
+      await this.expire(ds);
+    }
     if (ds.deleted) throw streamNotFound(path);
     if (ds.meta.softDeleted) throw streamGone(path);
-    if (touch) ds.touch(now);
+    if (touch) {
+      ds.touch(now);
+      if (ds.meta.ttlSeconds !== null) await ds.stored.recordAccess?.(now);
+    }
     return ds;
+  }
+
+  /** A sliding TTL that looks due here may have been renewed through another process. */
+  private async stillDue(ds: DsStream, now: number): Promise<boolean> {
+    if (ds.meta.ttlSeconds === null || ds.stored.lastAccess === undefined) return true;
+    const elsewhere = await ds.stored.lastAccess();
+    if (elsewhere !== undefined && elsewhere > ds.lastAccessMs) ds.lastAccessMs = elsewhere;
+    return now >= ds.expiresAtMs();
   }
 
   /** Runs `task` with no other create or delete of `path` in progress. */
@@ -150,6 +167,9 @@ export class DsRegistry {
     if (this.store.forks !== undefined) ds.forks = await this.store.forks(ds.path);
     if (ds.forks > 0) {
       await ds.saveMeta({ ...ds.meta, softDeleted: true });
+      // Shared: a record after it makes appends in flight elsewhere lose their compare-and-set,
+      // so they catch up, see the soft delete and answer 410.
+      await ds.stored.appendChange?.(encodeChange({}));
       ds.notify();
       return;
     }
@@ -162,6 +182,7 @@ export class DsRegistry {
     let expired = 0;
     for (const ds of [...this.streams.values()]) {
       if (!ds.deleted && !ds.meta.softDeleted && now >= ds.expiresAtMs()) {
+        if (!(await this.stillDue(ds, now).catch(() => false))) continue;
         await this.expire(ds).catch(() => undefined);
         expired++;
       }

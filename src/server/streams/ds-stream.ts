@@ -97,7 +97,13 @@ export class DsStream {
   ): Promise<DsStream> {
     const { state, seq } = fromSnapshot(meta.snapshot);
     const { firstSeq, lastSeq } = stream.info();
-    if (seq < lastSeq) {
+    if (stream.sync !== undefined) {
+      // A shared store opens at its start: catching up replays every change, closes included.
+      for (const attributes of (await stream.sync()).changes) {
+        const change = decodeChange(attributes);
+        if (change !== undefined) applyChange(state, change);
+      }
+    } else if (seq < lastSeq) {
       for await (const record of stream.read(Math.max(seq, firstSeq - 1))) {
         if (record.attributes === undefined) continue;
         const change = decodeChange(record.attributes);
