@@ -26,7 +26,7 @@ import {
   type MetaState,
   parseMeta,
 } from "./jetstream-stream.js";
-import { apiCode, patiently } from "./nats-calls.js";
+import { apiCode, isTransient, patiently } from "./nats-calls.js";
 import { subjectsFor } from "./subjects.js";
 
 const WRONG_LAST_SEQUENCE = 10_071;
@@ -273,12 +273,22 @@ async function ensureStream(
       if (err instanceof TidemarkError) throw err;
       if (apiCode(err) !== 10059 && !/stream not found/i.test((err as Error).message)) throw err;
     }
-    await ctx.jsm.streams.add({
-      name,
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      ...config,
-    });
+    try {
+      await ctx.jsm.streams.add({
+        name,
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        ...config,
+      });
+    } catch (err) {
+      if (isTransient(err)) throw err;
+      throw new TidemarkError(
+        "INVALID_ARGUMENT",
+        `NATS refused to create the JetStream stream ${name} with ${config.num_replicas} replica(s): ${(err as Error).message}`,
+        {},
+        err,
+      );
+    }
   });
 }
 
