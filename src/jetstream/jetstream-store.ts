@@ -97,7 +97,8 @@ export class JetStreamStore {
       );
     }
     const subjects = subjectsFor(options.prefix);
-    const jsm = await patiently("the JetStream account", options.patienceMs, () =>
+    // A cluster that has just formed elects its JetStream meta leader first: startup waits longer.
+    const jsm = await patiently("the JetStream account", Math.max(options.patienceMs, 30_000), () =>
       jetstreamManager(nc, { timeout: 10_000 }),
     );
     const ctx: JetStreamContext = {

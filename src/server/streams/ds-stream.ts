@@ -322,6 +322,11 @@ export class DsStream {
       this.pending = cloneState(this.committed);
       if (changes.length > 0 || this.stored.info().lastSeq !== before) this.notify();
       return true;
+    } catch (err) {
+      // The store is out of reach: what failed must not count as accepted. The next append is
+      // decided on what is known committed; its compare-and-set finds whatever else happened.
+      this.pending = cloneState(this.committed);
+      throw err;
     } finally {
       if (this.resyncing === gate) this.resyncing = undefined;
       release();
