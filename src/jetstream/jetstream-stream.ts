@@ -414,6 +414,9 @@ export class JetStreamStoredStream {
         },
       },
     );
+    // An append made before the subscription reached the server would not be heard: once it
+    // has (a flush is a round trip), look once.
+    void this.ctx.nc.flush().then(wake, () => undefined);
     return () => {
       if (subscription === undefined) return;
       subscription.unsubscribe();

@@ -29,7 +29,7 @@ async function createJsonStream(url: string, path: string): Promise<void> {
 }
 
 /** Resolves once `count` appends are acknowledged (the moment to inject a fault). */
-function after(count: number): { reached: Promise<void>; onAck: (total: number) => void } {
+function acknowledgedAfter(count: number): { reached: Promise<void>; onAck: (total: number) => void } {
   let resolve: () => void = () => undefined;
   const reached = new Promise<void>((r) => {
     resolve = r;
@@ -55,7 +55,7 @@ describe("faults under JetStream", () => {
     });
     servers.push(server);
     await createJsonStream(server.url, "orders");
-    const fault = after(150);
+    const fault = acknowledgedAfter(150);
     const producing = runRetryingProducers({
       urls: () => [server.url],
       path: "orders",
@@ -86,7 +86,7 @@ describe("faults under JetStream", () => {
     });
     servers.push(server);
     await createJsonStream(server.url, "orders");
-    const fault = after(150);
+    const fault = acknowledgedAfter(150);
     const producing = runRetryingProducers({
       urls: () => [server.url],
       path: "orders",
@@ -115,7 +115,7 @@ describe("faults under JetStream", () => {
     const [first, second] = processes.slice(-2) as [ServerProcess, ServerProcess];
     await createJsonStream(first.url, "orders");
     let alive = [first.url, second.url];
-    const fault = after(150);
+    const fault = acknowledgedAfter(150);
     const producing = runRetryingProducers({
       urls: () => alive,
       path: "orders",
