@@ -29,7 +29,10 @@ async function createJsonStream(url: string, path: string): Promise<void> {
 }
 
 /** Resolves once `count` appends are acknowledged (the moment to inject a fault). */
-function acknowledgedAfter(count: number): { reached: Promise<void>; onAck: (total: number) => void } {
+function acknowledgedAfter(count: number): {
+  reached: Promise<void>;
+  onAck: (total: number) => void;
+} {
   let resolve: () => void = () => undefined;
   const reached = new Promise<void>((r) => {
     resolve = r;
