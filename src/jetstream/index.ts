@@ -8,5 +8,5 @@ export {
   type JetStreamOptions,
   resolveJetStreamOptions,
 } from "./jetstream-options.js";
+export { RECORDS_PER_MESSAGE_MAX } from "./jetstream-reads.js";
 export { JetStreamStore } from "./jetstream-store.js";
-export { RECORDS_PER_MESSAGE_MAX } from "./jetstream-stream.js";

@@ -21,11 +21,11 @@ import type { JetStreamOptions } from "./jetstream-options.js";
 import {
   isNoMessages,
   type JetStreamContext,
-  JetStreamStoredStream,
   lastOf,
   type MetaState,
   parseMeta,
-} from "./jetstream-stream.js";
+} from "./jetstream-reads.js";
+import { JetStreamStoredStream } from "./jetstream-stream.js";
 import { apiCode, isTransient, patiently } from "./nats-calls.js";
 import { subjectsFor } from "./subjects.js";
 
@@ -38,10 +38,7 @@ const WATCHES_MAX = 10_000;
 export class JetStreamStore {
   readonly shared = true;
 
-  private constructor(
-    private readonly ctx: JetStreamContext,
-    private readonly logger: Logger,
-  ) {}
+  private constructor(private readonly ctx: JetStreamContext) {}
 
   /** Connects and prepares the JetStream streams; a clear STORE_UNAVAILABLE if NATS is not there. */
   static async open(options: JetStreamOptions, logger: Logger): Promise<JetStreamStore> {
@@ -129,7 +126,7 @@ export class JetStreamStore {
         "JetStream with one replica: an acknowledged append is fsynced only if nats-server runs with `jetstream { sync_interval: always }` (tidemark cannot see that setting from a client; see docs/jetstream.md). For replication run a 3-node cluster with replicas: 3",
       );
     }
-    return new JetStreamStore(ctx, logger);
+    return new JetStreamStore(ctx);
   }
 
   /** Streams are opened on demand; listing reads every metadata subject (admin use only). */
@@ -242,10 +239,6 @@ export class JetStreamStore {
         if (!isNoMessages(err)) throw err;
       }
     });
-  }
-
-  get log(): Logger {
-    return this.logger;
   }
 }
 

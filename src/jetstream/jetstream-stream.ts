@@ -23,46 +23,23 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import { TidemarkError } from "../errors.js";
+import {
+  dataMessages,
+  type JetStreamContext,
+  lastOf,
+  type MetaState,
+  parseMeta,
+  RECORDS_PER_MESSAGE_MAX,
+} from "./jetstream-reads.js";
 import { apiCode, patiently } from "./nats-calls.js";
 import { decodeFrames, encodeFrames, frameBytes } from "./record-frames.js";
 import type { Subjects } from "./subjects.js";
 
-/** Records per JetStream message at most, and the spacing of positions between messages. */
-export const RECORDS_PER_MESSAGE_MAX = 65_536;
 /** JetStream's "wrong last sequence" (the compare-and-set lost). */
 const WRONG_LAST_SEQUENCE = 10_071;
 const HEADER_COUNT = "Tm-Count";
 const HEADER_CHANGE = "Tm-Change";
 const HEADER_ORIGIN = "Tm-Origin";
-/** Messages per direct-get batch when reading. */
-const READ_BATCH_MESSAGES = 256;
-const READ_BATCH_BYTES = 8 * 1024 * 1024;
-/** A replica behind the leader is waited for this long while reading up to a known sequence. */
-const LAGGING_REPLICA_WAIT_MS = 5000;
-
-export interface JetStreamContext {
-  nc: NatsConnection;
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  subjects: Subjects;
-  /** Largest message body the server takes, less room for headers. */
-  messageBytesMax: number;
-  /** How long a request may keep failing transiently before STORE_UNAVAILABLE. */
-  patienceMs: number;
-  /** This process, on its messages: its own appends do not wake its own watchers. */
-  origin: string;
-  watches: { count: number; max: number };
-}
-
-/** The stored metadata message of a stream, as `open` reads it. */
-export interface MetaState {
-  meta: Record<string, unknown>;
-  /** Sequence of the metadata message (compare-and-set of metadata updates). */
-  metaSeq: number;
-  /** Data messages at or below this sequence belong to an earlier incarnation of the path. */
-  dataAfter: number;
-  createdAt: number;
-}
 
 interface QueuedAppend {
   records: { payload: Uint8Array | string; attributes: Uint8Array | undefined }[];
@@ -259,50 +236,8 @@ export class JetStreamStoredStream {
     };
   }
 
-  /**
-   * The data messages after position `from` up to sequence `until`, by direct gets in batches. A
-   * replica that has not caught up with `until` yet (R3) is waited for, bounded.
-   */
-  private async *messages(from: number, until: number): AsyncGenerator<StoredMsg> {
-    let next = Math.max(this.state.dataAfter + 1, Math.floor(from / RECORDS_PER_MESSAGE_MAX), 1);
-    let lagSince: number | undefined;
-    while (next <= until) {
-      const batch = await patiently("a read", this.ctx.patienceMs, async () => {
-        const found: StoredMsg[] = [];
-        try {
-          const iterator = await this.ctx.jsm.direct.getBatch(this.ctx.subjects.dataStream, {
-            seq: next,
-            next_by_subj: this.ctx.subjects.data(this.name),
-            batch: READ_BATCH_MESSAGES,
-            max_bytes: READ_BATCH_BYTES,
-          });
-          for await (const message of iterator) found.push(message);
-        } catch (err) {
-          if (found.length === 0 && !isNoMessages(err)) throw err;
-        }
-        return found;
-      });
-      let progressed = false;
-      for (const message of batch) {
-        if (message.seq > until) return;
-        if (message.seq < next) continue;
-        next = message.seq + 1;
-        progressed = true;
-        yield message;
-      }
-      if (progressed) {
-        lagSince = undefined;
-        continue;
-      }
-      lagSince ??= Date.now();
-      if (Date.now() - lagSince > LAGGING_REPLICA_WAIT_MS) {
-        throw new TidemarkError(
-          "STORE_UNAVAILABLE",
-          `the JetStream replica read for ${this.name} stays behind sequence ${until}; try again`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+  private messages(from: number, until: number): AsyncGenerator<StoredMsg> {
+    return dataMessages(this.ctx, this.name, this.state.dataAfter, from, until);
   }
 
   async setMeta(meta: Record<string, unknown>): Promise<void> {
@@ -424,41 +359,4 @@ export class JetStreamStoredStream {
       watches.count--;
     };
   }
-}
-
-/** The last message of `subject`, read from the stream's leader (not a lagging replica). */
-export async function lastOf(
-  ctx: JetStreamContext,
-  stream: string,
-  subject: string,
-): Promise<StoredMsg | null> {
-  return patiently("a lookup", ctx.patienceMs, async () => {
-    try {
-      return await ctx.jsm.streams.getMessage(stream, { last_by_subj: subject });
-    } catch (err) {
-      if (isNoMessages(err)) return null;
-      throw err;
-    }
-  });
-}
-
-export function parseMeta(data: Uint8Array, seq: number): MetaState | undefined {
-  try {
-    const json = JSON.parse(Buffer.from(data).toString("utf8")) as Record<string, unknown>;
-    const { __tm: envelope, ...meta } = json as {
-      __tm?: { dataAfter?: unknown; createdAt?: unknown };
-    };
-    if (typeof envelope?.dataAfter !== "number" || typeof envelope.createdAt !== "number") {
-      return undefined;
-    }
-    return { meta, metaSeq: seq, dataAfter: envelope.dataAfter, createdAt: envelope.createdAt };
-  } catch {
-    return undefined;
-  }
-}
-
-export function isNoMessages(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = apiCode(err);
-  return code === 10037 || /no message found|message not found|404/i.test(err.message);
 }
