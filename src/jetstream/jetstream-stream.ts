@@ -16,12 +16,8 @@
  * with the same `Nats-Msg-Id`, so JetStream stores it once.
  */
 import { randomUUID } from "node:crypto";
-import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import {
-  type NatsConnection,
-  headers as natsHeaders,
-  type Subscription,
-} from "@nats-io/transport-node";
+import type { StoredMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders, type Subscription } from "@nats-io/transport-node";
 import { TidemarkError } from "../errors.js";
 import {
   dataMessages,
