@@ -3,12 +3,14 @@
  * idempotent producers that retry every failed append against tidemark on JetStream, while
  *
  * - the one `sync_interval: always` nats-server is SIGKILLed and restarted;
- * - one of three clustered nats-servers (replicas 3) is SIGKILLed;
+ * - the stream leader of three clustered nats-servers (replicas 3) is SIGKILLed;
  * - one of two `tidemark serve --nats` processes is SIGKILLed (the producers go on through the
  *   other).
  *
  * In each, every acknowledged append is in the stream exactly once, in each producer's order.
  */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server/server.js";
 import { startNatsCluster, startNatsServer } from "../support/nats.js";
@@ -79,7 +81,7 @@ describe("faults under JetStream", () => {
     expect(held.total).toBe(PRODUCERS * MESSAGES);
   }, 180_000);
 
-  it("goes on after one node of a 3-node cluster (replicas 3) is SIGKILLed, losing nothing", async () => {
+  it("goes on after the leader of a 3-node cluster (replicas 3) is SIGKILLed, losing nothing", async () => {
     const cluster = await startNatsCluster();
     const server = await startServer({
       dir: tempDir("tidemark-fault-cluster"),
@@ -99,7 +101,12 @@ describe("faults under JetStream", () => {
       patienceMs: 90_000,
     });
     await fault.reached;
-    await cluster[0]!.kill();
+    // The data stream's leader: the node whose loss stops appends until a new one is elected.
+    const nc = await connect({ servers: cluster.map((node) => node.url) });
+    const info = await (await jetstreamManager(nc)).streams.info("TIDEMARK_DATA");
+    await nc.close();
+    const leader = Number(/^n(\d)$/.exec(info.cluster?.leader ?? "")?.[1] ?? "1") - 1;
+    await cluster[leader]!.kill();
     const run = await producing;
     console.log(`cluster node SIGKILL: ${JSON.stringify(run)}`);
     expect(run.acknowledged).toBe(PRODUCERS * MESSAGES);
