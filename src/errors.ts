@@ -80,6 +80,8 @@ export const ERROR_CODES = [
   "SHUTTING_DOWN",
   "ADDRESS_IN_USE",
   "SERVER_BUSY",
+  "STORE_UNAVAILABLE",
+  "STORE_CONFLICT",
   "INTERNAL",
 ] as const;
 

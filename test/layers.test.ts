@@ -65,6 +65,30 @@ describe("layers", () => {
     expect(result.output).toContain("through their faces");
   });
 
+  it("keeps jetstream below the server, used through its face", () => {
+    const upward = lint({
+      "src/server/server.ts": exporting("server"),
+      "src/jetstream/store.ts":
+        'import { server } from "../server/server.js";\nexport const store = server;\n',
+    });
+    expect(upward.ok).toBe(false);
+    expect(upward.output).toContain("jetstream is a store below the server");
+    const pastFace = lint({
+      "src/jetstream/jetstream-store.ts": exporting("store"),
+      "src/server/server.ts":
+        'import { store } from "../jetstream/jetstream-store.js";\nexport const server = store;\n',
+    });
+    expect(pastFace.ok).toBe(false);
+    expect(pastFace.output).toContain("jetstream/index.ts");
+    const throughFace = lint({
+      "src/jetstream/index.ts": exporting("store"),
+      "src/server/server.ts":
+        'import { store } from "../jetstream/index.js";\nexport const server = store;\n',
+    });
+    expect(throughFace.output).not.toContain("noRestrictedImports");
+    expect(throughFace.ok).toBe(true);
+  });
+
   it("fails on HTTP types in the Durable Streams model", () => {
     const result = lint({
       "src/server/streams/model.ts":

@@ -14,10 +14,11 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { natsServerBinary } from "./support/nats.js";
 import { type ServerProcess, startServerProcess } from "./support/server-process.js";
 import { tempDir } from "./support/tmp-dir.js";
 
@@ -92,6 +93,8 @@ describe("README examples", () => {
       `#!/bin/sh\nif [ "$1" = tidemark ]; then shift; exec "${process.execPath}" --import tsx "${main}" "$@"; fi\nexec "${process.execPath}" "$(command -v npm | xargs dirname)/npx" "$@"\n`,
     );
     chmodSync(join(bin, "npx"), 0o755);
+    // The JetStream example runs `nats-server` from PATH, as a user who installed it would.
+    symlinkSync(natsServerBinary(), join(bin, "nats-server"));
   }, 60_000);
   afterAll(async () => {
     server?.child.process.kill("SIGTERM");

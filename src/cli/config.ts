@@ -29,7 +29,7 @@ const SCALARS: Record<string, { env: string; kind: "string" | "integer" }> = {
   shutdownGraceMs: { env: "TIDEMARK_SHUTDOWN_GRACE_MS", kind: "integer" },
   logLevel: { env: "TIDEMARK_LOG_LEVEL", kind: "string" },
 };
-const OBJECTS = ["journalLimits", "streamLimits", "auth", "outboxes", "mirrors"] as const;
+const OBJECTS = ["journalLimits", "streamLimits", "auth", "outboxes", "mirrors", "nats"] as const;
 /** Keys whose value is a permission mode: an integer, or octal digits as a string ("0640"). */
 const MODES = ["fileMode", "dirMode"] as const;
 
@@ -46,8 +46,17 @@ export async function resolveServeConfig(
     const value = env[name];
     if (value !== undefined && value !== "") merged[key] = convert(key, value, kind, name);
   }
+  const nats = flags["nats"] ?? env["TIDEMARK_NATS"];
+  if (nats !== undefined && nats !== "") {
+    // --nats names the servers; the rest of the `nats` object (credentials…) comes from the file.
+    const fromFile = merged["nats"];
+    merged["nats"] = {
+      ...(typeof fromFile === "object" && fromFile !== null ? fromFile : {}),
+      servers: nats,
+    };
+  }
   for (const [key, value] of Object.entries(flags)) {
-    if (key === "config" || value === undefined) continue;
+    if (key === "config" || key === "nats" || value === undefined) continue;
     const spec = SCALARS[key];
     if (spec === undefined) throw new InvalidArgumentError(`unknown option --${key}`);
     merged[key] = convert(key, value, spec.kind, `--${key}`);

@@ -78,9 +78,14 @@ export function buildProgram(): Command {
     .option("--durability <mode>", "always | batch | none (default always)")
     .option("--long-poll-timeout-ms <ms>", "longest long-poll wait (default 20000)")
     .option("--log-level <level>", "fatal | error | warn | info | debug (default info)")
+    .option(
+      "--nats <urls>",
+      "keep the streams in NATS JetStream at these servers (comma-separated; also TIDEMARK_NATS)",
+    )
     .action(async (opts: Record<string, string | undefined>) => {
       await serve({
         config: opts["config"],
+        nats: opts["nats"],
         dir: opts["dir"],
         host: opts["host"],
         port: opts["port"],

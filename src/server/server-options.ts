@@ -5,6 +5,7 @@
  * blaming the client for the server's configuration, and a typo in an outbox would be ignored.
  */
 import { InvalidArgumentError } from "../errors.js";
+import { type JetStreamConfig, resolveJetStreamOptions } from "../jetstream/index.js";
 import { checkKnownKeys, optionsObject } from "../options-check.js";
 import { resolveJournalLimits, resolveLimits } from "../storage/index.js";
 
@@ -42,6 +43,7 @@ export const SERVER_OPTION_KEYS = [
   "fileMode",
   "dirMode",
   "dashboardDir",
+  "nats",
 ] as const;
 
 /** The keys of a `kind: "jetstream"` outbox or mirror (JetStreamUpstream's options). */
@@ -84,6 +86,7 @@ export function checkServerOptions(options: object): void {
   ) {
     fail("dashboardDir", "must be a directory path, or false for no dashboard");
   }
+  if (all["nats"] !== undefined) resolveJetStreamOptions(all["nats"] as JetStreamConfig);
   resolveLimits(all["streamLimits"], {}, "streamLimits");
   if (all["journalLimits"] !== undefined)
     resolveJournalLimits(all["journalLimits"], "journalLimits");

@@ -9,8 +9,13 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { InvalidArgumentError } from "../errors.js";
+import {
+  type JetStreamConfig,
+  JetStreamStore,
+  resolveJetStreamOptions,
+} from "../jetstream/index.js";
 import type { Logger } from "../logger.js";
-import type { Mirror, Outbox } from "../outbox/index.js";
+import { type Mirror, OUTBOX_PREFIX, type Outbox } from "../outbox/index.js";
 import type { Durability, JournalLimits, StreamLimits } from "../storage/index.js";
 import { Journal } from "../storage/index.js";
 import type { ServerContext, ServerLimits } from "./context.js";
@@ -29,8 +34,10 @@ import {
   ServedOutboxes,
 } from "./outboxes/served-outboxes.js";
 import { checkServerOptions } from "./server-options.js";
+import { JournalStore } from "./store/journal-store.js";
+import type { StreamStore } from "./store/stream-store.js";
 import { isJsonType } from "./streams/content-type.js";
-import { DsRegistry, newIncarnation } from "./streams/ds-registry.js";
+import { DsRegistry, newIncarnation, RESERVED_PREFIX } from "./streams/ds-registry.js";
 import { RecentBudget } from "./streams/recent-messages.js";
 import { WebhookKeys } from "./subscriptions/signing.js";
 import { SubscriptionLog } from "./subscriptions/subscription-log.js";
@@ -81,6 +88,12 @@ export interface ServerOptions {
   dirMode?: number;
   /** Where the built dashboard is (default: the package's dist/dashboard); false: no dashboard. */
   dashboardDir?: string | false;
+  /**
+   * Keep the Durable Streams in NATS JetStream (docs/jetstream.md), shared by every server
+   * pointed at the same NATS; `dir` then holds only this server's own state (subscriptions,
+   * outboxes, webhook keys).
+   */
+  nats?: JetStreamConfig;
 }
 
 export interface RunningServer {
@@ -179,9 +192,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
     onRecovery: (event) => logger.warn({ ...event }, `recovery: ${event.message}`),
   });
+  let closeStore: () => Promise<void> = async () => undefined;
   try {
     const clock = Date.now;
-    const registry = new DsRegistry(journal, { clock, streamLimits: options.streamLimits });
+    const store: StreamStore =
+      options.nats === undefined
+        ? new JournalStore(
+            journal,
+            (name) => name.startsWith(RESERVED_PREFIX) || name.startsWith(OUTBOX_PREFIX),
+          )
+        : await JetStreamStore.open(resolveJetStreamOptions(options.nats), logger);
+    closeStore = () => store.close();
+    const registry = new DsRegistry(journal, store, {
+      clock,
+      streamLimits: options.streamLimits,
+    });
     await registry.load();
     const served = await ServedOutboxes.open(
       journal,
@@ -296,6 +321,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await closed;
         await registry.snapshotAll();
         await served.close();
+        await closeStore().catch(() => undefined);
         await journal.close();
         logger.info({ dir: options.dir }, "stopped; the journal is synced and its lock released");
       })();
@@ -304,6 +330,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger.info({ url, dir: options.dir, streams: registry.size }, "serving");
     return { url, journal, server, outboxes: served.outboxes, mirrors: served.mirrors, stop };
   } catch (err) {
+    await closeStore().catch(() => undefined);
     await journal.close().catch(() => undefined);
     throw err;
   }

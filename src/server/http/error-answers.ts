@@ -70,6 +70,8 @@ export const HTTP_STATUS: { readonly [code in ErrorCode]: number } = {
   SHUTTING_DOWN: 503,
   ADDRESS_IN_USE: 500,
   SERVER_BUSY: 503,
+  STORE_UNAVAILABLE: 503,
+  STORE_CONFLICT: 503,
   INTERNAL: 500,
 };
 
@@ -111,6 +113,8 @@ function headersFor(code: ErrorCode, context: ErrorContext): Record<string, stri
     case "DISK_FULL":
     case "SHUTTING_DOWN":
     case "TOO_MANY_LIVE_READERS":
+    case "STORE_UNAVAILABLE":
+    case "STORE_CONFLICT":
       return { "retry-after": "1" };
     case "SERVER_BUSY":
       return { "retry-after": "1", connection: "close" };

@@ -5,6 +5,9 @@
  * advance by the element count. Checks run in the protocol's order; the ones that depend on the
  * stream's coordination state (closed, producers, Stream-Seq) and the journal append happen in
  * one synchronous step, so concurrent POSTs keep their order and still share group commits.
+ * On a shared store (JetStream) the append is compare-and-set: one that loses to another
+ * process's is decided again once this process has caught up, and nothing is refused (closed,
+ * producer fenced or gapped, Stream-Seq) before catching up once.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -45,11 +48,22 @@ export async function handleAppend(
   const contentType = normalizeContentType(header(req, "content-type"));
   if (contentType === undefined)
     throw new TidemarkError("MISSING_CONTENT_TYPE", "an append needs a Content-Type");
-  const ds = await ctx.registry.live(path, true);
+  let ds = await ctx.registry.live(path, true, false);
   let payloads: readonly Uint8Array[] | undefined;
-  for (;;) {
+  const shared = ctx.registry.store.shared;
+  let caughtUp = !shared;
+  /** Before refusing or answering from what may be stale: catch up once, then decide again. */
+  const catchUp = async () => {
+    caughtUp = true;
+    ds = await ctx.registry.live(path, true);
+  };
+  for (let attempt = 0; ; attempt++) {
     await ds.ready();
     const state = ds.pending;
+    if (state.closed && !caughtUp) {
+      await catchUp();
+      continue;
+    }
     if (state.closed) {
       const closedBy = state.closedBy;
       if (producer !== undefined && closedBy !== null && sameTuple(producer, closedBy)) {
@@ -70,6 +84,10 @@ export async function handleAppend(
     }
     if (producer !== undefined) {
       const decision = decideProducer(state, producer);
+      if (decision.kind !== "accept" && !caughtUp) {
+        await catchUp();
+        continue;
+      }
       if (decision.kind === "duplicate") {
         const inFlight = ds.producerWrite(producer.id);
         if (inFlight !== undefined) {
@@ -85,6 +103,10 @@ export async function handleAppend(
       if (decision.kind !== "accept") throw producerError(decision, producer);
     }
     if (streamSeq !== undefined && !streamSeqAllowed(state, streamSeq)) {
+      if (!caughtUp) {
+        await catchUp();
+        continue;
+      }
       throw new TidemarkError(
         "STREAM_SEQ_CONFLICT",
         `Stream-Seq ${JSON.stringify(streamSeq)} is not above the last one`,
@@ -96,7 +118,14 @@ export async function handleAppend(
     if (streamSeq !== undefined) change.streamSeq = streamSeq;
     if (closing) change.close = true;
     const started = performance.now();
-    const position = await ds.appendMessages(payloads, change);
+    let position: number;
+    try {
+      position = await ds.appendMessages(payloads, change);
+    } catch (err) {
+      if (!isConflict(err) || attempt >= CONFLICT_RETRIES_MAX) throw err;
+      await catchUp();
+      continue;
+    }
     ctx.metrics.appended(body.byteLength, performance.now() - started, payloads.length);
     ctx.subscriptions.onAppend(ds.path);
     const headers: Record<string, string> = { "stream-next-offset": formatOffset(position) };
@@ -105,6 +134,13 @@ export async function handleAppend(
       Object.assign(headers, producerHeaders(producer.epoch, producer.seq));
     return send(res, producer === undefined ? 204 : 200, headers);
   }
+}
+
+/** Appends that lose the compare-and-set this often in a row are answered 503 (STORE_CONFLICT). */
+const CONFLICT_RETRIES_MAX = 64;
+
+function isConflict(err: unknown): boolean {
+  return err instanceof TidemarkError && err.code === "STORE_CONFLICT";
 }
 
 /** The messages of an append: the body, or a JSON body's elements (at least one). */
@@ -128,15 +164,21 @@ async function closeOnly(
   path: string,
   producer: ProducerTuple | undefined,
 ): Promise<void> {
-  const ds = await ctx.registry.live(path, true);
-  for (;;) {
+  let ds = await ctx.registry.live(path, true);
+  for (let attempt = 0; ; attempt++) {
     await ds.ready();
     const state = ds.pending;
-    if (producer === undefined) {
-      if (!state.closed) await ds.close({});
-      else await ds.whenCloseStored();
-      if (!ds.committed.closed) continue;
-      return send(res, 204, closedHeaders(ds));
+    try {
+      if (producer === undefined) {
+        if (!state.closed) await ds.close({});
+        else await ds.whenCloseStored();
+        if (!ds.committed.closed) continue;
+        return send(res, 204, closedHeaders(ds));
+      }
+    } catch (err) {
+      if (!isConflict(err) || attempt >= CONFLICT_RETRIES_MAX) throw err;
+      ds = await ctx.registry.live(path, true);
+      continue;
     }
     if (state.closed) {
       const closedBy = state.closedBy;
@@ -163,7 +205,13 @@ async function closeOnly(
       });
     }
     if (decision.kind !== "accept") throw producerError(decision, producer);
-    await ds.close({ producer });
+    try {
+      await ds.close({ producer });
+    } catch (err) {
+      if (!isConflict(err) || attempt >= CONFLICT_RETRIES_MAX) throw err;
+      ds = await ctx.registry.live(path, true);
+      continue;
+    }
     return send(res, 204, {
       ...closedHeaders(ds),
       ...producerHeaders(producer.epoch, producer.seq),

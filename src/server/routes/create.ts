@@ -138,7 +138,7 @@ function checkBodyOfExisting(ds: DsStream, body: Buffer, checked: JsonBody | und
 
 /** The stream now at `path`, after expiring it if due; 409 if only soft-deleted remains. */
 async function existingStream(ctx: ServerContext, path: string): Promise<DsStream | undefined> {
-  const ds = ctx.registry.peek(path);
+  const ds = await ctx.registry.find(path);
   if (ds === undefined) return undefined;
   try {
     return await ctx.registry.live(path, false);

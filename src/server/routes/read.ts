@@ -97,6 +97,8 @@ async function longPoll(
         if (!ds.closed) headers["stream-cursor"] = cursor;
         return send(res, 204, headers);
       }
+      // The tail may have moved while the read ran (a shared store catching up): read again.
+      if (ds.tail > result.end) continue;
       await waitForChange(ds, req, deadline - ctx.clock(), ctx);
       if (req.destroyed) return;
       ds.touch(ctx.clock());

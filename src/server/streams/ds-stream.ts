@@ -6,7 +6,9 @@
  * append happen in one synchronous step, in arrival order. `committed` follows the journal's
  * acknowledgements; if an append fails, new requests wait while `pending` is rebuilt from it.
  */
+import { TidemarkError } from "../../errors.js";
 import type { Stream } from "../../storage/index.js";
+import type { StoredStream } from "../store/stream-store.js";
 import {
   applyChange,
   type CoordinationChange,
@@ -67,13 +69,16 @@ export class DsStream {
   private readonly waiters = new Set<() => void>();
   private liveReaders = 0;
   private recent: RecentMessages | undefined;
+  private unwatch: (() => void) | undefined;
+  private syncing: Promise<boolean> | undefined;
+  private syncAgain: Promise<boolean> | undefined;
   /** The last SSE data event built, shared by every live reader at the same position. */
   sseEvent: { from: number; end: number; text: string } | undefined;
   deleted = false;
 
   constructor(
     readonly path: string,
-    readonly stream: Stream,
+    readonly stored: StoredStream,
     public meta: DsMeta,
     committed: CoordinationState,
     nowMs: number,
@@ -84,11 +89,22 @@ export class DsStream {
   }
 
   /** Rebuilds the committed state: the snapshot in the metadata plus the records after it. */
-  static async load(path: string, stream: Stream, meta: DsMeta, nowMs: number): Promise<DsStream> {
+  static async load(
+    path: string,
+    stream: StoredStream,
+    meta: DsMeta,
+    nowMs: number,
+  ): Promise<DsStream> {
     const { state, seq } = fromSnapshot(meta.snapshot);
     const { firstSeq, lastSeq } = stream.info();
-    if (seq < lastSeq) {
-      for await (const record of stream.read({ after: Math.max(seq, firstSeq - 1) })) {
+    if (stream.sync !== undefined) {
+      // A shared store opens at its start: catching up replays every change, closes included.
+      for (const attributes of (await stream.sync()).changes) {
+        const change = decodeChange(attributes);
+        if (change !== undefined) applyChange(state, change);
+      }
+    } else if (seq < lastSeq) {
+      for await (const record of stream.read(Math.max(seq, firstSeq - 1))) {
         if (record.attributes === undefined) continue;
         const change = decodeChange(record.attributes);
         if (change !== undefined) applyChange(state, change);
@@ -97,18 +113,30 @@ export class DsStream {
     return new DsStream(path, stream, meta, state, nowMs);
   }
 
+  /** The journal stream underneath (the admin views); refused when the store is not the journal. */
+  get stream(): Stream {
+    const stream = this.stored.journalStream;
+    if (stream === undefined) {
+      throw new TidemarkError(
+        "INVALID_REQUEST",
+        `${this.path} is not in a local journal: this view is for journal-backed servers`,
+      );
+    }
+    return stream;
+  }
+
   get base(): number {
     return this.meta.fork?.offset ?? 0;
   }
 
   /** The position after the last message. */
   get tail(): number {
-    return this.base + this.stream.info().lastSeq;
+    return this.base + this.stored.info().lastSeq;
   }
 
   /** Positions below this are no longer held by this stream's own journal stream. */
   get firstOwnPosition(): number {
-    return this.base + this.stream.info().firstSeq - 1;
+    return this.base + this.stored.info().firstSeq - 1;
   }
 
   get closed(): boolean {
@@ -154,12 +182,7 @@ export class DsStream {
     applyChange(this.pending, change);
     const attributes = isEmptyChange(change) ? undefined : encodeChange(change);
     this.inFlight++;
-    const options = attributes === undefined ? {} : { attributes };
-    const appended =
-      payloads.length === 1
-        ? this.stream.append(payloads[0]!, options).then(({ seq }) => seq)
-        : this.stream.appendMany(payloads, options).then((seqs) => seqs[seqs.length - 1]!);
-    const write = appended.then(
+    const write = this.stored.append(payloads, attributes).then(
       (lastSeq) => {
         applyChange(this.committed, change);
         this.keepRecent(payloads, lastSeq);
@@ -206,7 +229,20 @@ export class DsStream {
     const next = cloneState(this.committed);
     applyChange(next, { ...change, close: true });
     try {
-      await this.saveMeta({ ...this.meta, snapshot: toSnapshot(next, this.stream.info().lastSeq) });
+      if (this.stored.appendChange !== undefined) {
+        // Shared: the close is a record, ordered (compare-and-set) with other processes' appends.
+        this.inFlight++;
+        try {
+          await this.stored.appendChange(encodeChange({ ...change, close: true }));
+        } finally {
+          this.settled();
+        }
+      } else {
+        await this.saveMeta({
+          ...this.meta,
+          snapshot: toSnapshot(next, this.stored.info().lastSeq),
+        });
+      }
     } catch (err) {
       this.fail();
       throw err;
@@ -218,18 +254,83 @@ export class DsStream {
 
   /** Stores the coordination state now (at shutdown, so the next start reads nothing). */
   async snapshot(): Promise<void> {
-    if (this.changesSinceSnapshot === 0 || this.deleted) return;
+    // A shared store's state is replayed from its records: several processes never race on it.
+    if (this.changesSinceSnapshot === 0 || this.deleted || this.stored.sync !== undefined) return;
     await this.whenDrained();
     this.changesSinceSnapshot = 0;
     await this.saveMeta({
       ...this.meta,
-      snapshot: toSnapshot(this.committed, this.stream.info().lastSeq),
+      snapshot: toSnapshot(this.committed, this.stored.info().lastSeq),
     });
   }
 
   async saveMeta(meta: DsMeta): Promise<void> {
-    await this.stream.setMeta({ ...this.stream.meta, ds: meta });
+    await this.stored.setMeta({ ...this.stored.meta, ds: meta });
     this.meta = meta;
+  }
+
+  /**
+   * A shared store: catches up with what other processes committed, so a decision or a read
+   * made next sees every acknowledged write. Appends wait meanwhile (`ready`), and the catch-up
+   * waits for this process's own appends in flight, so the state is applied in store order.
+   * Calls coalesce: one runs, at most one more waits to start after it. False when the stream
+   * was deleted (or deleted and created again) elsewhere.
+   */
+  catchUp(): Promise<boolean> {
+    if (this.stored.sync === undefined) return Promise.resolve(!this.deleted);
+    if (this.syncing === undefined) {
+      const running = this.runCatchUp().finally(() => {
+        if (this.syncing === running) this.syncing = undefined;
+      });
+      this.syncing = running;
+      return running;
+    }
+    this.syncAgain ??= this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.syncAgain = undefined;
+        return this.catchUp();
+      });
+    return this.syncAgain;
+  }
+
+  private async runCatchUp(): Promise<boolean> {
+    let release: () => void = () => undefined;
+    const previous = this.resyncing;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.resyncing = gate;
+    try {
+      await previous;
+      await this.whenDrained();
+      const before = this.stored.info().lastSeq;
+      const { gone, changes, meta } = await this.stored.sync!();
+      if (meta !== undefined) {
+        const ds = (meta as { ds?: DsMeta }).ds;
+        if (ds !== undefined) this.meta = ds;
+      }
+      if (gone) {
+        this.deleted = true;
+        this.notify();
+        return false;
+      }
+      for (const attributes of changes) {
+        const change = decodeChange(attributes);
+        if (change !== undefined) applyChange(this.committed, change);
+      }
+      this.pending = cloneState(this.committed);
+      if (changes.length > 0 || this.stored.info().lastSeq !== before) this.notify();
+      return true;
+    } catch (err) {
+      // The store is out of reach: what failed must not count as accepted. The next append is
+      // decided on what is known committed; its compare-and-set finds whatever else happened.
+      this.pending = cloneState(this.committed);
+      throw err;
+    } finally {
+      if (this.resyncing === gate) this.resyncing = undefined;
+      release();
+    }
   }
 
   /** Calls `wake` once, at the next commit, close, delete or expiry; returns a cancel function. */
@@ -243,13 +344,20 @@ export class DsStream {
    * memory for them. Returns the function to call when it ends.
    */
   liveReaderOpened(budget: RecentBudget): () => void {
-    this.recent ??= new Recent(budget, RECENT_BYTES_MAX);
+    const watch = this.stored.watch?.bind(this.stored);
+    // A shared store's seqs have gaps and other processes append: its readers read the store.
+    if (watch === undefined) this.recent ??= new Recent(budget, RECENT_BYTES_MAX);
+    else if (this.liveReaders === 0) {
+      this.unwatch = watch(() => void this.catchUp().catch(() => undefined));
+    }
     this.liveReaders++;
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
       if (--this.liveReaders > 0) return;
+      this.unwatch?.();
+      this.unwatch = undefined;
       this.recent?.clear();
       this.recent = undefined;
       this.sseEvent = undefined;
@@ -320,6 +428,10 @@ export class DsStream {
 
   /** An append failed: once nothing is in flight, `pending` becomes what is committed. */
   private fail(): void {
+    if (this.stored.sync !== undefined) {
+      void this.catchUp().catch(() => undefined); // another process may have written: learn what
+      return;
+    }
     this.resyncing ??= this.whenDrained().then(() => {
       this.pending = cloneState(this.committed);
       this.resyncing = undefined;

@@ -63,7 +63,7 @@ export async function collect(
     return out;
   }
   let readToEnd = true;
-  for await (const record of ds.stream.read({ after: position - ds.base })) {
+  for await (const record of ds.stored.read(position - ds.base)) {
     const at = ds.base + record.seq;
     readToEnd = false;
     if (at > stop) break;
@@ -116,7 +116,7 @@ export async function* messageBatches(
       `offset ${position} of ${ds.path} is no longer retained; the oldest held is ${ds.firstOwnPosition}`,
     );
   }
-  const reader = ds.stream.readBatches({ after: position - ds.base });
+  const reader = ds.stored.readBatches(position - ds.base);
   try {
     for (;;) {
       const batch = await reader.nextBatch(BATCH_RECORDS_MAX);

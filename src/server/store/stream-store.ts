@@ -1,0 +1,93 @@
+/**
+ * The store under the Durable Streams server: where a stream's records, its metadata and its
+ * coordination state (producers, Stream-Seq, closed; they ride on the records' attributes) live.
+ * The server is written against these two interfaces; the local journal (journal-store.ts) and
+ * NATS JetStream (src/jetstream) implement them.
+ *
+ * A record's `seq` only has to increase within a stream, not to be contiguous: the journal's
+ * seqs are 1, 2, 3…; JetStream's are spaced by its sequence numbers (docs/jetstream.md). A
+ * shared store is written by other processes too: its streams implement `sync` (catch up with
+ * what others committed, before a decision or a read) and `watch` (hear of their appends), and
+ * its appends are compare-and-set, failing with STORE_CONFLICT when another process got there
+ * first (the caller catches up and decides again).
+ */
+import type { Stream, StreamLimits } from "../../storage/index.js";
+
+export interface StoredRecord {
+  readonly seq: number;
+  readonly payload: Uint8Array;
+  readonly attributes?: Uint8Array | undefined;
+}
+
+export interface StoredStreamInfo {
+  /** First retained seq; `lastSeq + 1` when the stream holds no records. */
+  firstSeq: number;
+  /** Last committed seq; 0 before the first append. */
+  lastSeq: number;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+}
+
+export interface StoredBatches {
+  /** Up to `max` records, or undefined at the end. */
+  nextBatch(max: number): Promise<readonly StoredRecord[] | undefined>;
+  return(): Promise<unknown>;
+}
+
+/** What a shared stream learned from its store when it caught up. */
+export interface StoredSync {
+  /** Deleted (or deleted and created again) by another process. */
+  gone: boolean;
+  /** Attributes of records committed since the last sync or append, in order. */
+  changes: Uint8Array[];
+  /** The metadata, when another process changed it. */
+  meta?: Readonly<Record<string, unknown>>;
+}
+
+export interface StoredStream {
+  readonly name: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+  info(): StoredStreamInfo;
+  /**
+   * Appends the payloads as one atomic batch (contiguous seqs; `attributes` on the last record).
+   * Resolves with the last record's seq.
+   */
+  append(
+    payloads: readonly (Uint8Array | string)[],
+    attributes: Uint8Array | undefined,
+  ): Promise<number>;
+  read(after: number): AsyncIterableIterator<StoredRecord>;
+  /** Records in batches; a batch's payload views are valid until the next one is asked for. */
+  readBatches(after: number): StoredBatches;
+  setMeta(meta: Record<string, unknown>): Promise<void>;
+  /** The journal stream underneath (admin views, trim), when the store is the local journal. */
+  readonly journalStream?: Stream;
+  /** Shared stores: a record with no payload carrying a coordination change (a close). */
+  appendChange?(attributes: Uint8Array): Promise<void>;
+  /** Shared stores: catches up with what other processes committed. */
+  sync?(): Promise<StoredSync>;
+  /** Shared stores: stores when the stream was used (a sliding TTL renews everywhere). */
+  recordAccess?(ms: number): Promise<void>;
+  /** Shared stores: when any process last used the stream. */
+  lastAccess?(): Promise<number | undefined>;
+  /** Shared stores: calls `wake` (soon, maybe spuriously) when another process appends. */
+  watch?(wake: () => void): () => void;
+}
+
+export interface StreamStore {
+  /** True when other processes write to the same streams (see the module comment). */
+  readonly shared: boolean;
+  /** The names of the streams there are (a shared store opens streams on demand instead). */
+  names(): Promise<string[]>;
+  open(name: string): Promise<StoredStream | undefined>;
+  /** Creates the stream with its metadata in one atomic step; STREAM_EXISTS if it is there. */
+  create(
+    name: string,
+    meta: Record<string, unknown>,
+    limits: StreamLimits | undefined,
+  ): Promise<StoredStream>;
+  delete(name: string): Promise<void>;
+  /** Shared stores: how many live forks read through the stream (made by any process). */
+  forks?(name: string): Promise<number>;
+  close(): Promise<void>;
+}
