@@ -24,7 +24,12 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
   const logger = pino({ name: "tidemark", level: logLevel });
   const dir = resolve(options.dir);
   const running = await startServer({ ...options, dir, logger });
-  process.stderr.write(`tidemark: serving the journal in ${dir} at ${running.url}/v1/stream/\n`);
+  const nats = options.nats;
+  const where =
+    nats === undefined
+      ? `the journal in ${dir}`
+      : `the streams in NATS JetStream (${[nats.servers].flat().join(", ")}; ${dir} keeps subscriptions and outboxes)`;
+  process.stderr.write(`tidemark: serving ${where} at ${running.url}/v1/stream/\n`);
   process.stderr.write(`tidemark: the dashboard is at ${running.url}/\n`);
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -29,7 +29,6 @@ import {
 } from "./jetstream-reads.js";
 import { apiCode, patiently } from "./nats-calls.js";
 import { decodeFrames, encodeFrames, frameBytes } from "./record-frames.js";
-import type { Subjects } from "./subjects.js";
 
 /** JetStream's "wrong last sequence" (the compare-and-set lost). */
 const WRONG_LAST_SEQUENCE = 10_071;
