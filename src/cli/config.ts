@@ -28,6 +28,7 @@ const SCALARS: Record<string, { env: string; kind: "string" | "integer" }> = {
   keepAliveTimeoutMs: { env: "TIDEMARK_KEEP_ALIVE_TIMEOUT_MS", kind: "integer" },
   shutdownGraceMs: { env: "TIDEMARK_SHUTDOWN_GRACE_MS", kind: "integer" },
   logLevel: { env: "TIDEMARK_LOG_LEVEL", kind: "string" },
+  publicUrl: { env: "TIDEMARK_PUBLIC_URL", kind: "string" },
 };
 const OBJECTS = ["journalLimits", "streamLimits", "auth", "outboxes", "mirrors", "nats"] as const;
 /** Keys whose value is a permission mode: an integer, or octal digits as a string ("0640"). */

@@ -79,6 +79,10 @@ export function buildProgram(): Command {
     .option("--long-poll-timeout-ms <ms>", "longest long-poll wait (default 20000)")
     .option("--log-level <level>", "fatal | error | warn | info | debug (default info)")
     .option(
+      "--public-url <url>",
+      "the URL clients reach this server at, behind a proxy or load balancer (webhook callbacks)",
+    )
+    .option(
       "--nats <urls>",
       "keep the streams in NATS JetStream at these servers (comma-separated; also TIDEMARK_NATS)",
     )
@@ -92,6 +96,7 @@ export function buildProgram(): Command {
         durability: opts["durability"],
         longPollTimeoutMs: opts["longPollTimeoutMs"],
         logLevel: opts["logLevel"],
+        publicUrl: opts["publicUrl"],
       });
     });
 

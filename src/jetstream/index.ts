@@ -10,3 +10,4 @@ export {
 } from "./jetstream-options.js";
 export { RECORDS_PER_MESSAGE_MAX } from "./jetstream-reads.js";
 export { JetStreamStore } from "./jetstream-store.js";
+export { JetStreamRecords, type SharedRecord } from "./shared-records.js";

@@ -27,6 +27,7 @@ import {
 } from "./jetstream-reads.js";
 import { JetStreamStoredStream } from "./jetstream-stream.js";
 import { apiCode, isTransient, patiently } from "./nats-calls.js";
+import { JetStreamRecords } from "./shared-records.js";
 import { subjectsFor } from "./subjects.js";
 
 const WRONG_LAST_SEQUENCE = 10_071;
@@ -218,6 +219,11 @@ export class JetStreamStore {
     }
   }
 
+  /** The shared records of one kind (a subject token: letters), e.g. the server's subscriptions. */
+  records(kind: string): JetStreamRecords {
+    return new JetStreamRecords(this.ctx, kind);
+  }
+
   async forks(name: string): Promise<number> {
     const info = await patiently("a fork count", this.ctx.patienceMs, () =>
       this.ctx.jsm.streams.info(this.ctx.subjects.metaStream, {
@@ -261,6 +267,13 @@ async function ensureStream(
           "INVALID_ARGUMENT",
           `the JetStream stream ${name} has ${info.config.num_replicas} replicas, the configuration asks for ${config.num_replicas}: use the same replicas everywhere, or another prefix`,
         );
+      }
+      // A deployment made by an earlier tidemark lacks newer subjects (shared records): added.
+      const missing = config.subjects.filter((subject) => !info.config.subjects.includes(subject));
+      if (missing.length > 0) {
+        await ctx.jsm.streams.update(name, {
+          subjects: [...info.config.subjects, ...missing],
+        });
       }
       return;
     } catch (err) {

@@ -8,6 +8,8 @@
  * - `<prefix>.m.<path>` in `<PREFIX>_META`: its metadata, one message kept per subject.
  * - `<prefix>.f.<source>.<fork>` in `<PREFIX>_META`: one per live fork of `source`.
  * - `<prefix>.a.<path>` in `<PREFIX>_META`: when a stream with a sliding TTL was last used.
+ * - `<prefix>.r.<kind>.<key>` in `<PREFIX>_META`: the server's shared records (subscriptions,
+ *   webhook public keys; shared-records.ts), one message kept per subject.
  */
 
 export interface Subjects {
@@ -18,6 +20,10 @@ export interface Subjects {
   fork(source: string, fork: string): string;
   access(path: string): string;
   forksOf(source: string): string;
+  record(kind: string, key: string): string;
+  recordsOf(kind: string): string;
+  /** The key of a record subject of `kind`, or undefined if it is not one. */
+  keyOfRecord(kind: string, subject: string): string | undefined;
   readonly allData: string;
   readonly allMeta: string[];
   /** The path of a meta subject, or undefined if it is not one. */
@@ -39,7 +45,14 @@ export function subjectsFor(prefix: string): Subjects {
     access: (path) => `${prefix}.a.${token(path)}`,
     forksOf: (source) => `${prefix}.f.${token(source)}.*`,
     allData: `${prefix}.d.>`,
-    allMeta: [`${prefix}.m.>`, `${prefix}.f.>`, `${prefix}.a.>`],
+    record: (kind, key) => `${prefix}.r.${kind}.${token(key)}`,
+    recordsOf: (kind) => `${prefix}.r.${kind}.*`,
+    keyOfRecord: (kind, subject) => {
+      const head = `${prefix}.r.${kind}.`;
+      if (!subject.startsWith(head)) return undefined;
+      return Buffer.from(subject.slice(head.length), "base64url").toString("utf8");
+    },
+    allMeta: [`${prefix}.m.>`, `${prefix}.f.>`, `${prefix}.a.>`, `${prefix}.r.>`],
     pathOfMeta: (subject) => {
       const head = `${prefix}.m.`;
       if (!subject.startsWith(head)) return undefined;

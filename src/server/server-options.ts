@@ -44,6 +44,7 @@ export const SERVER_OPTION_KEYS = [
   "dirMode",
   "dashboardDir",
   "nats",
+  "publicUrl",
 ] as const;
 
 /** The keys of a `kind: "jetstream"` outbox or mirror (JetStreamUpstream's options). */
@@ -72,6 +73,7 @@ export function checkServerOptions(options: object): void {
     fail("host", "must be a host name or address");
   }
   if (all["port"] !== undefined) integer("port", all["port"], 0, PORT_MAX);
+  if (all["publicUrl"] !== undefined) checkPublicUrl(all["publicUrl"]);
   for (const key of ["segmentBytesMax", "fileMode", "dirMode"] as const) {
     if (all[key] !== undefined) integer(key, all[key], 0, Number.MAX_SAFE_INTEGER);
   }
@@ -179,4 +181,25 @@ function text(path: string, value: unknown): void {
 
 function fail(path: string, problem: string): never {
   throw new InvalidArgumentError(`${path} ${problem}`, { option: path });
+}
+
+/** An absolute http(s) URL without query or fragment: callback and JWKS URLs are made from it. */
+function checkPublicUrl(value: unknown): void {
+  let url: URL | undefined;
+  try {
+    url = typeof value === "string" ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (
+    url === undefined ||
+    (url.protocol !== "http:" && url.protocol !== "https:") ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    fail(
+      "publicUrl",
+      "must be an http:// or https:// URL without a query, like https://streams.example.com",
+    );
+  }
 }

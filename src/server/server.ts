@@ -39,7 +39,11 @@ import type { StreamStore } from "./store/stream-store.js";
 import { isJsonType } from "./streams/content-type.js";
 import { DsRegistry, newIncarnation, RESERVED_PREFIX } from "./streams/ds-registry.js";
 import { RecentBudget } from "./streams/recent-messages.js";
-import { WebhookKeys } from "./subscriptions/signing.js";
+import { LocalSubscriptionBook } from "./subscriptions/local-subscription-book.js";
+import { sharedKeyKeeper } from "./subscriptions/shared-key-keeper.js";
+import { SharedSubscriptionBook } from "./subscriptions/shared-subscription-book.js";
+import { journalKeyKeeper, WebhookKeys } from "./subscriptions/signing.js";
+import type { SubscriptionBook } from "./subscriptions/subscription-book.js";
 import { SubscriptionLog } from "./subscriptions/subscription-log.js";
 import { Subscriptions } from "./subscriptions/subscriptions.js";
 
@@ -94,6 +98,12 @@ export interface ServerOptions {
    * outboxes, webhook keys).
    */
   nats?: JetStreamConfig;
+  /**
+   * The URL clients reach the server at, when it is not the address it listens on (a proxy or
+   * load balancer in front, several processes behind one name): webhook callback and JWKS URLs
+   * are made from it. Default: the listening address.
+   */
+  publicUrl?: string;
 }
 
 export interface RunningServer {
@@ -226,15 +236,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     );
     let baseUrl = "";
-    const { log, subs } = await SubscriptionLog.open(journal);
+    const book = await openSubscriptionBook(journal, store);
     const subscriptions = new Subscriptions({
       registry,
       keys: await WebhookKeys.open(
-        journal,
-        [...subs.values()].some((sub) => sub.config.webhookUrl !== null),
+        store.records === undefined
+          ? journalKeyKeeper(journal)
+          : sharedKeyKeeper(store.records("k")),
+        [...book.known()].some((state) => state.stored.config.webhookUrl !== null),
       ),
-      log,
-      stored: subs,
+      book,
       logger,
       clock,
       baseUrl: () => baseUrl,
@@ -300,7 +311,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sweeper.unref();
     const address = server.address() as AddressInfo;
     const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
-    baseUrl = url;
+    baseUrl = options.publicUrl?.replace(/\/+$/, "") ?? url;
     subscriptions.start();
     served.start();
     let stopping: Promise<void> | undefined;
@@ -343,4 +354,14 @@ function positive(name: string, value: number, max = Number.MAX_SAFE_INTEGER): n
     );
   }
   return value;
+}
+
+/** Subscriptions in the journal (one server), or in the shared store (every server on it). */
+async function openSubscriptionBook(
+  journal: Journal,
+  store: StreamStore,
+): Promise<SubscriptionBook> {
+  if (store.records !== undefined) return SharedSubscriptionBook.open(store.records("s"));
+  const { log, subs } = await SubscriptionLog.open(journal);
+  return new LocalSubscriptionBook(log, subs);
 }

@@ -3,10 +3,8 @@
  * nats-server (`sync_interval: always`), with requests alternated between them by a
  * round-robin proxy: every request goes to the other process than the one before, so each
  * create, append, read, long-poll and SSE of the suite crosses processes.
- *
- * Without the suite's subscription tests: subscriptions (webhooks, pull-wake) are still kept in
- * each process's own journal, not in JetStream (docs/jetstream.md, "Not shared yet"); they pass
- * against one JetStream-backed process (conformance-jetstream.test.ts).
+ * Subscriptions included: a subscription made through one process is woken, claimed,
+ * acknowledged and fenced through the other (shared records, docs/jetstream.md).
  */
 import { runConformanceTests } from "@durable-streams/server-conformance-tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +13,7 @@ import { type RoundRobinProxy, startRoundRobinProxy } from "../support/round-rob
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
 import { tempDir } from "../support/tmp-dir.js";
 
-const config = { baseUrl: "", longPollTimeoutMs: 2000, subscriptions: false };
+const config = { baseUrl: "", longPollTimeoutMs: 2000, subscriptions: true };
 
 describe("Durable Streams conformance on two JetStream-backed processes", () => {
   let nats: NatsServer | undefined;
@@ -23,6 +21,9 @@ describe("Durable Streams conformance on two JetStream-backed processes", () => 
   let proxy: RoundRobinProxy | undefined;
   beforeAll(async () => {
     nats = await startNatsServer({ syncAlways: true });
+    // The proxy first: both processes are told its URL as theirs (webhook callback URLs).
+    const backends = ["", ""];
+    proxy = await startRoundRobinProxy(backends);
     for (let i = 0; i < 2; i++) {
       servers.push(
         await startServerProcess(tempDir(`tidemark-two-${i}`), [
@@ -30,10 +31,12 @@ describe("Durable Streams conformance on two JetStream-backed processes", () => 
           nats.url,
           "--long-poll-timeout-ms",
           "2000",
+          "--public-url",
+          proxy.url,
         ]),
       );
+      backends[i] = servers[i]!.url;
     }
-    proxy = await startRoundRobinProxy(servers.map((server) => server.url));
     config.baseUrl = proxy.url;
   }, 120_000);
   afterAll(async () => {

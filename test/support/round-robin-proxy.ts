@@ -14,6 +14,7 @@ export interface RoundRobinProxy {
   close(): Promise<void>;
 }
 
+/** `backends` is read at each request: it may be filled in once the proxy's URL is known. */
 export async function startRoundRobinProxy(backends: string[]): Promise<RoundRobinProxy> {
   const counts = backends.map(() => 0);
   let next = 0;

@@ -32,7 +32,7 @@ export async function handleReserved(
       res,
       200,
       { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300" },
-      JSON.stringify(subscriptions.jwks()),
+      JSON.stringify(await subscriptions.jwks()),
     );
   }
   const match = ROUTE.exec(pathname);
@@ -46,7 +46,7 @@ export async function handleReserved(
   if (match === null)
     throw new TidemarkError("NOT_FOUND", "nothing at this path of the reserved __ds namespace");
   const id = decode(match[1]!);
-  if (worker && auth.enabled && subscriptions.workerToken(id, token!) === "unknown") {
+  if (worker && auth.enabled && (await subscriptions.workerToken(id, token!)) === "unknown") {
     throw new TidemarkError(
       "UNAUTHORIZED",
       "the bearer token is not a wake token of this subscription",
@@ -73,7 +73,7 @@ export async function handleReserved(
         res,
         200,
         { "content-type": "application/json" },
-        JSON.stringify(subscriptions.get(id)),
+        JSON.stringify(await subscriptions.get(id)),
       );
     if (method === "DELETE") {
       await subscriptions.delete(id);

@@ -74,6 +74,33 @@ export interface StoredStream {
   watch?(wake: () => void): () => void;
 }
 
+/** A shared store's record (see SharedRecords): its bytes, and the revision to write against. */
+export interface SharedRecord {
+  /** Undefined when there is no such record (never written, or removed). */
+  value: Uint8Array | undefined;
+  /** 0 when the record was never written. */
+  revision: number;
+}
+
+/**
+ * Shared stores: small records by key that every process of a deployment sees (the server's
+ * subscriptions and webhook key), written by compare-and-set on their revision.
+ */
+export interface SharedRecords {
+  readonly valueBytesMax: number;
+  /** Every record there is, by key. */
+  list(): Promise<Map<string, SharedRecord>>;
+  /** The record as the store has it now. */
+  get(key: string): Promise<SharedRecord>;
+  /**
+   * Writes `value` (undefined: removes the record) if it is still at `revision`; the new
+   * revision, or undefined when another process wrote it first.
+   */
+  put(key: string, value: Uint8Array | undefined, revision: number): Promise<number | undefined>;
+  /** Calls `changed(key)` (soon, maybe spuriously) when any process writes a record. */
+  watch(changed: (key: string) => void): () => void;
+}
+
 export interface StreamStore {
   /** True when other processes write to the same streams (see the module comment). */
   readonly shared: boolean;
@@ -87,6 +114,8 @@ export interface StreamStore {
     limits: StreamLimits | undefined,
   ): Promise<StoredStream>;
   delete(name: string): Promise<void>;
+  /** Shared stores: the shared records of one kind (a subject token of letters). */
+  records?(kind: string): SharedRecords;
   /** Shared stores: how many live forks read through the stream (made by any process). */
   forks?(name: string): Promise<number>;
   close(): Promise<void>;

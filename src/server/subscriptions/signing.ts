@@ -3,7 +3,9 @@
  * `webhook-signature: t=<seconds>,kid=<key id>,ed25519=<base64url>`; receivers verify with the
  * public key published at `/v1/stream/__ds/jwks.json`. The key pair is made when the first
  * webhook subscription needs it (a server without webhooks holds no private key) and kept in the
- * journal's reserved `__ds/keys` stream, so it survives restarts.
+ * journal's reserved `__ds/keys` stream, so it survives restarts; servers sharing a JetStream
+ * store share one key pair, kept in a shared record (docs/jetstream.md), so a wake sent by any
+ * of them verifies with the JWKS fetched from any other.
  */
 import {
   createPrivateKey,
@@ -17,17 +19,31 @@ import type { Journal } from "../../storage/index.js";
 
 export const KEYS_STREAM = "__ds/keys";
 
-/** The journal's signing key: loaded if it exists, made on first need otherwise. */
+/** A signing key as it is kept: its id and its private key (PKCS #8 PEM). */
+export interface StoredKey {
+  kid: string;
+  pem: string;
+}
+
+/** Where the key pair is kept: the journal (one server) or a shared store (all of them). */
+export interface KeyKeeper {
+  load(): Promise<StoredKey | undefined>;
+  /** Keeps `key` unless one is kept already; resolves with the key that is kept. */
+  save(key: StoredKey): Promise<StoredKey>;
+}
+
+/** The server's signing key: loaded if it exists, made on first need otherwise. */
 export class WebhookKeys {
   private signer: WebhookSigner | undefined;
   private making: Promise<WebhookSigner> | undefined;
 
-  private constructor(private readonly journal: Journal) {}
+  private constructor(private readonly keeper: KeyKeeper) {}
 
-  /** Loads the stored key, if there is one; with `needed` (webhooks are configured), makes it. */
-  static async open(journal: Journal, needed: boolean): Promise<WebhookKeys> {
-    const keys = new WebhookKeys(journal);
-    if (journal.list().includes(KEYS_STREAM)) keys.signer = await WebhookSigner.load(journal);
+  /** Loads the kept key, if there is one; with `needed` (webhooks are configured), makes it. */
+  static async open(keeper: KeyKeeper, needed: boolean): Promise<WebhookKeys> {
+    const keys = new WebhookKeys(keeper);
+    const stored = await keeper.load();
+    if (stored !== undefined) keys.signer = WebhookSigner.from(stored);
     else if (needed) await keys.ensure();
     return keys;
   }
@@ -37,10 +53,13 @@ export class WebhookKeys {
     return this.signer;
   }
 
-  /** The signer, making and storing the key pair if this journal has none yet. */
+  /** The signer, making and keeping the key pair if there is none yet (or adopting another's). */
   ensure(): Promise<WebhookSigner> {
     if (this.signer !== undefined) return Promise.resolve(this.signer);
-    this.making ??= WebhookSigner.load(this.journal).then(
+    this.making ??= (async () => {
+      const kept = (await this.keeper.load()) ?? (await this.keeper.save(newKey()));
+      return WebhookSigner.from(kept);
+    })().then(
       (signer) => {
         this.signer = signer;
         return signer;
@@ -53,10 +72,43 @@ export class WebhookKeys {
     return this.making;
   }
 
-  /** The public keys receivers verify with: none before the first webhook subscription. */
-  jwks(): { keys: object[] } {
+  /**
+   * The public keys receivers verify with: none before the first webhook subscription. On a
+   * shared store another process may have made the key since: it is looked for.
+   */
+  async jwks(): Promise<{ keys: object[] }> {
+    if (this.signer === undefined) {
+      const stored = await this.keeper.load();
+      if (stored !== undefined) this.signer = WebhookSigner.from(stored);
+    }
     return this.signer?.jwks() ?? { keys: [] };
   }
+}
+
+/** The key pair in the journal's reserved `__ds/keys` stream (its last record). */
+export function journalKeyKeeper(journal: Journal): KeyKeeper {
+  const read = async (): Promise<StoredKey | undefined> => {
+    if (!journal.list().includes(KEYS_STREAM)) return undefined;
+    let stored: StoredKey | undefined;
+    for await (const record of (await journal.stream(KEYS_STREAM)).read())
+      stored = JSON.parse(Buffer.from(record.payload).toString("utf8")) as StoredKey;
+    return stored;
+  };
+  return {
+    load: read,
+    save: async (key) => {
+      await (await journal.stream(KEYS_STREAM)).append(JSON.stringify(key));
+      return key;
+    },
+  };
+}
+
+function newKey(): StoredKey {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  return {
+    kid: `ds_${randomBytes(8).toString("hex")}`,
+    pem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+  };
 }
 
 export class WebhookSigner {
@@ -65,20 +117,7 @@ export class WebhookSigner {
     private readonly privateKey: KeyObject,
   ) {}
 
-  /** Reads the key pair from `__ds/keys`, making and storing one if the stream holds none. */
-  static async load(journal: Journal): Promise<WebhookSigner> {
-    const stream = await journal.stream(KEYS_STREAM);
-    let stored: { kid: string; pem: string } | undefined;
-    for await (const record of stream.read())
-      stored = JSON.parse(Buffer.from(record.payload).toString("utf8"));
-    if (stored === undefined) {
-      const { privateKey } = generateKeyPairSync("ed25519");
-      stored = {
-        kid: `ds_${randomBytes(8).toString("hex")}`,
-        pem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
-      };
-      await stream.append(JSON.stringify(stored));
-    }
+  static from(stored: StoredKey): WebhookSigner {
     return new WebhookSigner(stored.kid, createPrivateKey(stored.pem));
   }
 

@@ -38,7 +38,7 @@ export interface StoredSubscription {
 }
 
 /** The JSON form of a subscription in log records. */
-interface SubscriptionJson {
+export interface SubscriptionJson {
   id: string;
   config: SubscriptionConfig;
   links: Array<[string, StoredLink]>;
@@ -63,7 +63,7 @@ export function toJson(sub: StoredSubscription): SubscriptionJson {
   };
 }
 
-function fromJson(json: SubscriptionJson): StoredSubscription {
+export function fromJson(json: SubscriptionJson): StoredSubscription {
   return {
     id: json.id,
     config: { ...json.config },
@@ -104,6 +104,37 @@ export class SubscriptionLog {
     await this.stream.trim({ before: seq });
     this.sinceSnapshot = 1;
   }
+}
+
+/** The records that take a subscription from `before` to `after` (undefined: none there). */
+export function recordsBetween(
+  id: string,
+  before: StoredSubscription | undefined,
+  after: StoredSubscription | undefined,
+): LogRecord[] {
+  if (after === undefined) return before === undefined ? [] : [{ op: "delete", id }];
+  if (before === undefined || before.config.configKey !== after.config.configKey) {
+    return [{ op: "put", sub: toJson(after) }];
+  }
+  const records: LogRecord[] = [];
+  for (const [path, link] of after.links) {
+    const was = before.links.get(path);
+    if (
+      was === undefined ||
+      was.explicit !== link.explicit ||
+      was.glob !== link.glob ||
+      was.acked !== link.acked
+    ) {
+      records.push({ op: "link", id, path, link: { ...link } });
+    }
+  }
+  for (const path of before.links.keys()) {
+    if (!after.links.has(path)) records.push({ op: "unlink", id, path });
+  }
+  if (after.generation !== before.generation) {
+    records.push({ op: "generation", id, generation: after.generation });
+  }
+  return records;
 }
 
 function apply(subs: Map<string, StoredSubscription>, record: LogRecord): void {

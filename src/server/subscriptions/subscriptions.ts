@@ -8,52 +8,45 @@
  *   holder at a time, under a lease), then acknowledges or releases it.
  *
  * A wake carries a generation; anything presenting an older one is fenced (409 FENCED), so a slow
- * worker whose lease ran out cannot acknowledge over its successor. Acknowledged positions and
- * configuration are durable (subscription-log.ts); wakes and leases are not.
+ * worker whose lease ran out cannot acknowledge over its successor. Every decision is one atomic
+ * change of the subscription in its book (subscription-book.ts), made from the state the book
+ * gives it and the streams' tails read just before: on a shared store the book may run it again
+ * on a newer state, and the decision is made again, so processes sharing subscriptions agree.
+ * A lease ends when its time is past, whoever looks first: the process that set it has a timer,
+ * every other process that hears of it too, and every request checks the time.
  */
 
 import { randomBytes } from "node:crypto";
 import { TidemarkError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
-import { sameSecret } from "../http/secrets.js";
 import type { DsRegistry } from "../streams/ds-registry.js";
 import { globToRegExp } from "./glob.js";
 import type { WebhookKeys } from "./signing.js";
-import { type StoredSubscription, type SubscriptionLog, toJson } from "./subscription-log.js";
+import {
+  type SubscriptionBook,
+  type SubscriptionState,
+  type WakeState,
+  wakeIsOn,
+} from "./subscription-book.js";
 import { parseAcks, parseConfig, parseStreamList, parseWorker } from "./subscription-requests.js";
 import { type StreamInfo, streamInfos, subscriptionView } from "./subscription-view.js";
-import { type TokenStatus, WakeTokens } from "./wake-tokens.js";
+import { WakeTimers } from "./wake-timers.js";
+import { digestOf, issueToken, sameDigest, type TokenStatus, tokenStatus } from "./wake-tokens.js";
 import { postWake } from "./webhook-post.js";
 
 export const SUBSCRIPTIONS_MAX = 1000;
 export const STREAMS_PER_SUBSCRIPTION_MAX = 10_000;
 const WEBHOOK_ATTEMPTS_MAX = 8;
+/** Tails read at once (each may be a round trip to a shared store). */
+const TAIL_READS_AT_ONCE = 16;
 
-interface Wake {
-  id: string;
-  generation: number;
-  token: string;
-  holder: string | null;
-  /** Tails when the wake was made: `done` acknowledges up to them. */
-  snapshot: Map<string, number>;
-  lease: NodeJS.Timeout | undefined;
-}
-
-interface Live {
-  stored: StoredSubscription;
-  matcher: RegExp | null;
-  wake: Wake | null;
-  retry: NodeJS.Timeout | undefined;
-  attempts: number;
-  tokens: WakeTokens;
-}
+type Tails = Map<string, number>;
 
 export interface SubscriptionsHost {
   registry: DsRegistry;
   /** The signing key, made when the first webhook subscription is stored. */
   keys: WebhookKeys;
-  log: SubscriptionLog;
-  stored: Map<string, StoredSubscription>;
+  book: SubscriptionBook;
   logger: Logger;
   clock: () => number;
   /** The server's base URL as clients see it (for callback and JWKS URLs). */
@@ -63,24 +56,31 @@ export interface SubscriptionsHost {
 }
 
 export class Subscriptions {
-  private readonly live = new Map<string, Live>();
+  private readonly timers: WakeTimers;
+  private readonly matchers = new Map<string, RegExp>();
   private stopped = false;
 
   constructor(private readonly host: SubscriptionsHost) {
-    for (const stored of host.stored.values()) this.live.set(stored.id, this.wrap(stored));
+    this.timers = new WakeTimers({
+      expire: (id, wakeId) => this.expire(id, wakeId),
+      retry: (id) => this.maybeWake(id),
+      clock: host.clock,
+    });
+    host.book.onChange((id, state, isNew) => this.heard(id, state, isNew));
   }
 
   /** After a restart: subscriptions with unacknowledged data wake again. */
   start(): void {
-    for (const sub of this.live.values()) void this.maybeWake(sub);
+    for (const state of this.host.book.known()) void this.maybeWake(state.stored.id);
   }
 
   stop(): void {
     this.stopped = true;
-    for (const sub of this.live.values()) this.clearWake(sub);
+    this.timers.clearAll();
+    this.host.book.close();
   }
 
-  jwks(): object {
+  jwks(): Promise<object> {
     return this.host.keys.jwks();
   }
 
@@ -88,371 +88,501 @@ export class Subscriptions {
    * Whether `token` is a wake token of subscription `id` (wake-tokens.ts); `unknown` when there
    * is no such subscription too, so a request without the right token learns nothing about ids.
    */
-  workerToken(id: string, token: string): TokenStatus {
-    const sub = this.live.get(id);
-    return sub === undefined ? "unknown" : sub.tokens.status(token, sub.wake?.token);
+  async workerToken(id: string, token: string): Promise<TokenStatus> {
+    const state = await this.host.book.get(id);
+    if (state === undefined) return "unknown";
+    const wake = wakeIsOn(state.wake, this.host.clock()) ? state.wake : null;
+    return tokenStatus(state.tokens, wake?.token, token);
   }
 
   async put(id: string, input: unknown): Promise<{ created: boolean; body: object }> {
     const config = parseConfig(input, this.host.clock());
-    const existing = this.live.get(id);
-    if (existing !== undefined) {
-      if (existing.stored.config.configKey !== config.configKey) {
-        throw new TidemarkError(
-          "SUBSCRIPTION_ALREADY_EXISTS",
-          `subscription ${id} exists with another configuration`,
-        );
-      }
-      return { created: false, body: this.view(existing) };
-    }
-    if (this.live.size >= SUBSCRIPTIONS_MAX) {
-      throw new TidemarkError(
-        "TOO_MANY_SUBSCRIPTIONS",
-        `this server holds at most ${SUBSCRIPTIONS_MAX} subscriptions`,
-      );
-    }
-    const stored: StoredSubscription = { id, config, links: new Map(), generation: 0 };
     const explicit = (input as { streams?: unknown }).streams;
-    for (const path of Array.isArray(explicit) ? explicit : []) {
-      stored.links.set(String(path), {
-        explicit: true,
-        glob: false,
-        acked: this.tail(String(path)),
-      });
-    }
+    const paths = (Array.isArray(explicit) ? explicit : []).map(String);
+    const tails = await this.tails(paths);
     const matcher = config.pattern === null ? null : globToRegExp(config.pattern);
+    const globbed: Tails = new Map();
     if (matcher !== null) {
       for (const ds of this.host.registry.all()) {
-        if (matcher.test(ds.path) && !stored.links.has(ds.path))
-          stored.links.set(ds.path, { explicit: false, glob: true, acked: ds.tail });
+        if (!ds.deleted && matcher.test(ds.path)) globbed.set(ds.path, ds.tail);
       }
     }
-    this.checkLinkCount(stored);
     if (config.webhookUrl !== null) await this.host.keys.ensure();
-    await this.host.log.write(this.host.stored, { op: "put", sub: toJson(stored) });
-    const sub = this.wrap(this.host.stored.get(id)!);
-    this.live.set(id, sub);
-    return { created: true, body: this.view(sub) };
+    let created = false;
+    const state = await this.host.book.update(id, (current) => {
+      created = false;
+      if (current !== undefined) {
+        if (current.stored.config.configKey !== config.configKey) {
+          throw new TidemarkError(
+            "SUBSCRIPTION_ALREADY_EXISTS",
+            `subscription ${id} exists with another configuration`,
+          );
+        }
+        return current;
+      }
+      if (this.host.book.size >= SUBSCRIPTIONS_MAX) {
+        throw new TidemarkError(
+          "TOO_MANY_SUBSCRIPTIONS",
+          `this server holds at most ${SUBSCRIPTIONS_MAX} subscriptions`,
+        );
+      }
+      const next: SubscriptionState = {
+        stored: { id, config, links: new Map(), generation: 0 },
+        wake: null,
+        tokens: [],
+      };
+      for (const path of paths) {
+        next.stored.links.set(path, { explicit: true, glob: false, acked: tails.get(path) ?? 0 });
+      }
+      for (const [path, tail] of globbed) {
+        if (!next.stored.links.has(path))
+          next.stored.links.set(path, { explicit: false, glob: true, acked: tail });
+      }
+      checkLinkCount(next.stored.links.size);
+      created = true;
+      return next;
+    });
+    return { created, body: await this.view(state!) };
   }
 
-  get(id: string): object {
-    return this.view(this.find(id));
+  async get(id: string): Promise<object> {
+    return this.view(await this.find(id));
   }
 
   async delete(id: string): Promise<void> {
-    const sub = this.find(id);
-    this.clearWake(sub);
-    this.live.delete(id);
-    await this.host.log.write(this.host.stored, { op: "delete", id });
+    await this.host.book.update(id, (current) => {
+      if (current === undefined) throw notFound(id);
+      return undefined;
+    });
+    this.timers.clear(id);
   }
 
   async addStreams(id: string, input: unknown): Promise<void> {
-    const sub = this.find(id);
-    for (const path of parseStreamList(input)) {
-      const link = sub.stored.links.get(path);
-      const next = {
-        explicit: true,
-        glob: link?.glob ?? false,
-        acked: link?.acked ?? this.tail(path),
-      };
-      if (sub.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX && link === undefined) {
-        throw new TidemarkError(
-          "TOO_MANY_STREAMS",
-          `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
-        );
+    const paths = parseStreamList(input);
+    const tails = await this.tails(paths);
+    await this.host.book.update(id, (current) => {
+      if (current === undefined) throw notFound(id);
+      const { links } = current.stored;
+      for (const path of paths) {
+        const link = links.get(path);
+        if (link === undefined) checkLinkCount(links.size + 1);
+        links.set(path, {
+          explicit: true,
+          glob: link?.glob ?? false,
+          acked: link?.acked ?? tails.get(path) ?? 0,
+        });
       }
-      await this.host.log.write(this.host.stored, { op: "link", id, path, link: next });
-    }
+      return current;
+    });
   }
 
   async removeStream(id: string, path: string): Promise<void> {
-    const sub = this.find(id);
-    const link = sub.stored.links.get(path);
-    if (link === undefined || !link.explicit) return;
-    if (link.glob)
-      await this.host.log.write(this.host.stored, {
-        op: "link",
-        id,
-        path,
-        link: { ...link, explicit: false },
-      });
-    else await this.host.log.write(this.host.stored, { op: "unlink", id, path });
+    await this.host.book.update(id, (current) => {
+      if (current === undefined) throw notFound(id);
+      const link = current.stored.links.get(path);
+      if (link === undefined || !link.explicit) return current;
+      if (link.glob) link.explicit = false;
+      else current.stored.links.delete(path);
+      return current;
+    });
   }
 
-  /** A stream was appended to (or created with data). */
+  /**
+   * A stream was appended to (or created with data). Decided from what this process knows of
+   * the subscriptions; one with a wake on is left to that wake's end, which looks again.
+   */
   onAppend(path: string): void {
     if (this.stopped) return;
-    for (const sub of this.live.values()) {
-      if (sub.matcher?.test(path) && !sub.stored.links.has(path)) {
-        if (sub.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX) continue;
-        const link = { explicit: false, glob: true, acked: 0 };
-        void this.host.log
-          .write(this.host.stored, { op: "link", id: sub.stored.id, path, link })
-          .then(
-            () => this.maybeWake(sub),
-            (err: unknown) =>
-              this.host.logger.warn(
-                { subscription: sub.stored.id, err: String(err) },
-                "could not link a stream",
-              ),
-          );
+    const now = this.host.clock();
+    for (const state of this.host.book.known()) {
+      const id = state.stored.id;
+      if (!state.stored.links.has(path)) {
+        if (!this.matcher(state)?.test(path)) continue;
+        if (state.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX) continue;
+        void this.linkGlob(id, path).then(
+          () => this.maybeWake(id),
+          (err: unknown) =>
+            this.host.logger.warn(
+              { subscription: id, err: String(err) },
+              "could not link a stream",
+            ),
+        );
         continue;
       }
-      if (sub.stored.links.has(path)) void this.maybeWake(sub);
+      if (!wakeIsOn(state.wake, now)) void this.maybeWake(id);
     }
   }
 
   /** A webhook worker acknowledges (and maybe finishes) its wake. */
-  async callback(id: string, token: string | undefined, input: unknown): Promise<object> {
-    const sub = this.find(id);
-    if (sub.stored.config.type !== "webhook")
-      throw new TidemarkError("INVALID_REQUEST", "not a webhook subscription");
-    return this.acknowledge(sub, token, input);
+  callback(id: string, token: string | undefined, input: unknown): Promise<object> {
+    return this.acknowledge(id, "webhook", token, input);
   }
 
   async claim(id: string, input: unknown): Promise<object> {
-    const sub = this.find(id);
-    if (sub.stored.config.type !== "pull-wake")
-      throw new TidemarkError("INVALID_REQUEST", "not a pull-wake subscription");
     const worker = parseWorker(input);
-    if (sub.wake?.holder != null) {
-      throw new TidemarkError("ALREADY_CLAIMED", `claimed by ${sub.wake.holder}`, {
-        current_holder: sub.wake.holder,
-        generation: sub.wake.generation,
-      });
-    }
-    if (!this.pending(sub)) throw new TidemarkError("NO_PENDING_WORK", "nothing to do");
-    const wake = sub.wake ?? (await this.newWake(sub));
-    wake.holder = worker;
-    wake.token = sub.tokens.issue();
-    this.lease(sub, wake);
+    const known = await this.find(id, "pull-wake");
+    const tails = await this.tails([...known.stored.links.keys()]);
+    let claimed: { wake: WakeState; token: string } | undefined;
+    const state = await this.host.book.update(id, (current) => {
+      const sub = checked(current, id, "pull-wake");
+      const now = this.host.clock();
+      const on = wakeIsOn(sub.wake, now) ? sub.wake : null;
+      if (on?.holder != null) {
+        throw new TidemarkError("ALREADY_CLAIMED", `claimed by ${on.holder}`, {
+          current_holder: on.holder,
+          generation: on.generation,
+        });
+      }
+      if (!pendingIn(sub, tails)) throw new TidemarkError("NO_PENDING_WORK", "nothing to do");
+      const wake = on ?? newWake(sub, tails);
+      const issued = issueToken(sub.tokens);
+      wake.holder = worker;
+      wake.token = digestOf(issued.token);
+      wake.leaseUntil = now + sub.stored.config.leaseTtlMs;
+      sub.wake = wake;
+      sub.tokens = issued.digests;
+      claimed = { wake, token: issued.token };
+      return sub;
+    });
+    this.timers.lease(id, claimed!.wake);
     return {
-      wake_id: wake.id,
-      generation: wake.generation,
-      token: wake.token,
-      streams: this.streamInfos(sub),
-      lease_ttl_ms: sub.stored.config.leaseTtlMs,
+      wake_id: claimed!.wake.id,
+      generation: claimed!.wake.generation,
+      token: claimed!.token,
+      streams: infos(state!, tails),
+      lease_ttl_ms: state!.stored.config.leaseTtlMs,
     };
   }
 
-  async ack(id: string, token: string | undefined, input: unknown): Promise<object> {
-    const sub = this.find(id);
-    if (sub.stored.config.type !== "pull-wake")
-      throw new TidemarkError("INVALID_REQUEST", "not a pull-wake subscription");
-    return this.acknowledge(sub, token, input);
+  ack(id: string, token: string | undefined, input: unknown): Promise<object> {
+    return this.acknowledge(id, "pull-wake", token, input);
   }
 
   async release(id: string, token: string | undefined, input: unknown): Promise<void> {
-    const sub = this.find(id);
-    this.fence(sub, token, input);
-    this.clearWake(sub);
-    void this.maybeWake(sub);
+    await this.host.book.update(id, (current) => {
+      const sub = checked(current, id);
+      fence(sub, token, input, this.host.clock());
+      sub.wake = null;
+      return sub;
+    });
+    this.timers.clear(id);
+    void this.maybeWake(id);
   }
 
-  private async acknowledge(sub: Live, token: string | undefined, input: unknown): Promise<object> {
-    const wake = this.fence(sub, token, input);
+  private async acknowledge(
+    id: string,
+    type: "webhook" | "pull-wake",
+    token: string | undefined,
+    input: unknown,
+  ): Promise<object> {
     const acks = parseAcks(input);
-    // An ack past a stream's tail would mark messages not yet written as done: they would be
-    // skipped without a word when they come.
-    for (const ack of acks) {
-      if (sub.stored.links.has(ack.stream) && ack.position > this.tail(ack.stream)) {
-        throw new TidemarkError(
-          "OFFSET_PAST_TAIL",
-          `the ack for ${ack.stream} is past its tail: this server never issued that offset`,
-          { stream: ack.stream },
-        );
+    const done = (input as { done?: unknown }).done === true;
+    const known = await this.find(id, type);
+    const tails = await this.tails([...known.stored.links.keys()]);
+    let next = false;
+    const state = await this.host.book.update(id, (current) => {
+      const sub = checked(current, id, type);
+      const now = this.host.clock();
+      const wake = fence(sub, token, input, now);
+      // An ack past a stream's tail would mark messages not yet written as done: they would be
+      // skipped without a word when they come.
+      for (const ack of acks) {
+        const link = sub.stored.links.get(ack.stream);
+        if (link === undefined) continue;
+        if (ack.position > (tails.get(ack.stream) ?? 0)) {
+          throw new TidemarkError(
+            "OFFSET_PAST_TAIL",
+            `the ack for ${ack.stream} is past its tail: this server never issued that offset`,
+            { stream: ack.stream },
+          );
+        }
+        link.acked = Math.max(link.acked, ack.position);
       }
-    }
-    for (const ack of acks) {
-      if (sub.stored.links.has(ack.stream)) {
-        await this.host.log.write(this.host.stored, {
-          op: "ack",
-          id: sub.stored.id,
-          path: ack.stream,
-          acked: ack.position,
-        });
-      }
-    }
-    if ((input as { done?: unknown }).done !== true) {
-      this.lease(sub, wake);
+      if (done) {
+        sub.wake = null;
+        next = pendingIn(sub, tails);
+      } else wake.leaseUntil = now + sub.stored.config.leaseTtlMs;
+      return sub;
+    });
+    if (!done) {
+      if (state?.wake != null) this.timers.lease(id, state.wake);
       return { ok: true, next_wake: false };
     }
-    this.clearWake(sub);
-    const next = this.pending(sub);
-    if (next) void this.maybeWake(sub);
+    this.timers.clear(id);
+    if (next) void this.maybeWake(id);
     return { ok: true, next_wake: next };
   }
 
-  /** The wake a request names, if it is the current one and the token is its token; else 409. */
-  private fence(sub: Live, token: string | undefined, input: unknown): Wake {
-    const body = (input ?? {}) as { wake_id?: unknown; generation?: unknown };
-    const wake = sub.wake;
-    if (
-      wake === null ||
-      token === undefined ||
-      !sameSecret(token, wake.token) ||
-      body.wake_id !== wake.id ||
-      body.generation !== wake.generation
-    ) {
-      throw new TidemarkError("FENCED", "this wake is over: a newer one (or none) is current");
-    }
-    return wake;
-  }
-
-  private async maybeWake(sub: Live): Promise<void> {
-    if (this.stopped || sub.wake !== null || !this.pending(sub) || !this.live.has(sub.stored.id))
-      return;
-    const wake = await this.newWake(sub);
-    if (sub.stored.config.type === "webhook") {
-      this.lease(sub, wake);
-      void this.deliver(sub, wake);
-    } else {
-      const event = {
-        subscription_id: sub.stored.id,
-        wake_id: wake.id,
-        generation: wake.generation,
-        streams: this.streamInfos(sub),
-      };
-      await this.host
-        .appendWakeEvent(sub.stored.config.wakeStream!, event)
-        .catch((err: unknown) => {
-          this.host.logger.warn(
-            { subscription: sub.stored.id, err: String(err) },
-            "could not write a wake event",
-          );
+  /** Makes a wake if the subscription has unacknowledged data and none is on, and sends it. */
+  private async maybeWake(id: string): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const known = await this.host.book.get(id);
+      if (known === undefined || wakeIsOn(known.wake, this.host.clock())) return;
+      const tails = await this.tails([...known.stored.links.keys()]);
+      if (!pendingIn(known, tails)) return;
+      let made: { wake: WakeState; token: string } | undefined;
+      const state = await this.host.book.update(id, (current) => {
+        made = undefined;
+        const now = this.host.clock();
+        if (current === undefined || wakeIsOn(current.wake, now) || !pendingIn(current, tails))
+          return current;
+        const wake = newWake(current, tails);
+        const issued = issueToken(current.tokens);
+        wake.token = digestOf(issued.token);
+        const webhook = current.stored.config.type === "webhook";
+        wake.leaseUntil = webhook ? now + current.stored.config.leaseTtlMs : null;
+        current.wake = wake;
+        current.tokens = issued.digests;
+        made = { wake, token: issued.token };
+        return current;
+      });
+      if (made === undefined || state === undefined || this.stopped) return;
+      const { wake, token } = made as { wake: WakeState; token: string };
+      if (state.stored.config.type === "webhook") {
+        this.timers.lease(id, wake);
+        await this.deliver(state, wake, token, tails);
+      } else {
+        await this.host.appendWakeEvent(state.stored.config.wakeStream!, {
+          subscription_id: id,
+          wake_id: wake.id,
+          generation: wake.generation,
+          streams: infos(state, tails),
         });
+      }
+    } catch (err) {
+      this.host.logger.warn(
+        { subscription: id, err: String(err) },
+        "could not wake a subscription",
+      );
     }
   }
 
-  private async newWake(sub: Live): Promise<Wake> {
-    const generation = sub.stored.generation + 1;
-    await this.host.log.write(this.host.stored, {
-      op: "generation",
-      id: sub.stored.id,
-      generation,
-    });
-    const snapshot = new Map([...sub.stored.links.keys()].map((path) => [path, this.tail(path)]));
-    sub.wake = {
-      id: `w_${randomBytes(12).toString("hex")}`,
-      generation,
-      token: sub.tokens.issue(),
-      holder: null,
-      snapshot,
-      lease: undefined,
-    };
-    return sub.wake;
-  }
-
-  private async deliver(sub: Live, wake: Wake): Promise<void> {
-    const base = this.host.baseUrl();
+  private async deliver(
+    state: SubscriptionState,
+    wake: WakeState,
+    token: string,
+    tails: Tails,
+  ): Promise<void> {
+    const id = state.stored.id;
     const body = JSON.stringify({
-      subscription_id: sub.stored.id,
+      subscription_id: id,
       wake_id: wake.id,
       generation: wake.generation,
-      callback_url: `${base}/v1/stream/__ds/subscriptions/${encodeURIComponent(sub.stored.id)}/callback`,
-      callback_token: wake.token,
-      streams: this.streamInfos(sub),
+      callback_url: `${this.host.baseUrl()}/v1/stream/__ds/subscriptions/${encodeURIComponent(id)}/callback`,
+      callback_token: token,
+      streams: infos(state, tails),
     });
+    const ours = (current: SubscriptionState | undefined) => current?.wake?.id === wake.id;
     try {
       const reply = await postWake(
-        sub.stored.config.webhookUrl!,
+        state.stored.config.webhookUrl!,
         body,
         await this.host.keys.ensure(),
         this.host.clock(),
       );
-      sub.attempts = 0;
-      if (reply.done === true && sub.wake === wake) {
+      this.timers.delivered(id);
+      if (reply.done !== true) return;
+      let finished = false;
+      await this.host.book.update(id, (current) => {
+        finished = ours(current);
+        if (!finished) return current;
         for (const [path, tail] of wake.snapshot) {
-          await this.host.log.write(this.host.stored, {
-            op: "ack",
-            id: sub.stored.id,
-            path,
-            acked: tail,
-          });
+          const link = current!.stored.links.get(path);
+          if (link !== undefined) link.acked = Math.max(link.acked, tail);
         }
-        this.clearWake(sub);
-        void this.maybeWake(sub);
-      }
+        current!.wake = null;
+        return current;
+      });
+      if (!finished) return;
+      this.timers.clear(id);
+      void this.maybeWake(id);
     } catch (err) {
-      if (sub.wake !== wake || this.stopped) return;
-      this.clearWake(sub);
-      if (++sub.attempts > WEBHOOK_ATTEMPTS_MAX) {
+      if (this.stopped) return;
+      let cleared = false;
+      await this.host.book
+        .update(id, (current) => {
+          cleared = ours(current);
+          if (cleared) current!.wake = null;
+          return current;
+        })
+        .catch(() => undefined);
+      if (!cleared) return;
+      this.timers.clear(id);
+      if (!this.timers.failed(id, WEBHOOK_ATTEMPTS_MAX)) {
         this.host.logger.warn(
-          { subscription: sub.stored.id, err: String(err) },
+          { subscription: id, err: String(err) },
           "webhook failed; waiting for the next append",
         );
-        sub.attempts = 0;
-        return;
       }
-      const delayMs = Math.min(60_000, 500 * 2 ** sub.attempts) * (0.5 + Math.random() / 2);
-      sub.retry = setTimeout(() => void this.maybeWake(sub), delayMs);
-      sub.retry.unref();
     }
   }
 
-  /** A lease: if the holder does not finish in time, the wake ends and the next one fences it. */
-  private lease(sub: Live, wake: Wake): void {
-    if (wake.lease !== undefined) clearTimeout(wake.lease);
-    wake.lease = setTimeout(() => {
-      if (sub.wake !== wake) return;
-      this.clearWake(sub);
-      void this.maybeWake(sub);
-    }, sub.stored.config.leaseTtlMs);
-    wake.lease.unref();
+  /** The lease of `wakeId` may be over: if it is, the wake ends and the next one is made. */
+  private async expire(id: string, wakeId: string): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const state = await this.host.book.update(id, (current) => {
+        const wake = current?.wake;
+        if (wake == null || wake.id !== wakeId || wakeIsOn(wake, this.host.clock())) return current;
+        current!.wake = null;
+        return current;
+      });
+      if (state?.wake?.id === wakeId)
+        this.timers.lease(id, state.wake); // renewed meanwhile
+      else void this.maybeWake(id);
+    } catch (err) {
+      this.host.logger.warn({ subscription: id, err: String(err) }, "could not end a lease");
+    }
   }
 
-  private clearWake(sub: Live): void {
-    if (sub.wake?.lease !== undefined) clearTimeout(sub.wake.lease);
-    if (sub.retry !== undefined) clearTimeout(sub.retry);
-    sub.retry = undefined;
-    sub.wake = null;
+  /**
+   * Another process changed a subscription: its lease is watched here too, its end looked at.
+   * One made elsewhere may have missed appends made here before this process heard of it: the
+   * streams it matches that were made since it was are linked now.
+   */
+  private heard(id: string, state: SubscriptionState | undefined, isNew: boolean): void {
+    if (this.stopped) return;
+    if (state === undefined) {
+      this.timers.clear(id);
+      return;
+    }
+    if (isNew) this.linkMissed(state);
+    if (state.wake !== null) this.timers.lease(id, state.wake);
+    else void this.maybeWake(id);
   }
 
-  private pending(sub: Live): boolean {
-    for (const [path, link] of sub.stored.links) if (this.tail(path) > link.acked) return true;
-    return false;
-  }
-
-  private streamInfos(sub: Live): StreamInfo[] {
-    return streamInfos(sub.stored, (path) => this.tail(path));
-  }
-
-  private view(sub: Live): object {
-    return subscriptionView(sub.stored, (path) => this.tail(path), {
-      kid: this.host.keys.current?.kid ?? null,
-      baseUrl: this.host.baseUrl(),
-    });
-  }
-
-  private find(id: string): Live {
-    const sub = this.live.get(id);
-    if (sub === undefined)
-      throw new TidemarkError("SUBSCRIPTION_NOT_FOUND", `no subscription ${id}`);
-    return sub;
-  }
-
-  private tail(path: string): number {
-    const ds = this.host.registry.peek(path);
-    return ds === undefined || ds.deleted ? 0 : ds.tail;
-  }
-
-  private checkLinkCount(stored: StoredSubscription): void {
-    if (stored.links.size > STREAMS_PER_SUBSCRIPTION_MAX) {
-      throw new TidemarkError(
-        "TOO_MANY_STREAMS",
-        `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
+  private linkMissed(state: SubscriptionState): void {
+    const matcher = this.matcher(state);
+    if (matcher === undefined) return;
+    const since = Date.parse(state.stored.config.createdAt);
+    const id = state.stored.id;
+    for (const ds of this.host.registry.all()) {
+      if (ds.deleted || state.stored.links.has(ds.path) || !matcher.test(ds.path)) continue;
+      if (ds.stored.info().createdAt < since) continue;
+      void this.linkGlob(id, ds.path).then(
+        () => this.maybeWake(id),
+        (err: unknown) =>
+          this.host.logger.warn({ subscription: id, err: String(err) }, "could not link a stream"),
       );
     }
   }
 
-  private wrap(stored: StoredSubscription): Live {
-    return {
-      stored,
-      matcher: stored.config.pattern === null ? null : globToRegExp(stored.config.pattern),
-      wake: null,
-      retry: undefined,
-      attempts: 0,
-      tokens: new WakeTokens(),
-    };
+  private async linkGlob(id: string, path: string): Promise<void> {
+    await this.host.book.update(id, (current) => {
+      if (current === undefined || current.stored.links.has(path)) return current;
+      if (current.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX) return current;
+      current.stored.links.set(path, { explicit: false, glob: true, acked: 0 });
+      return current;
+    });
+  }
+
+  private async view(state: SubscriptionState): Promise<object> {
+    const tails = await this.tails([...state.stored.links.keys()]);
+    const kid =
+      state.stored.config.webhookUrl === null
+        ? (this.host.keys.current?.kid ?? null)
+        : (await this.host.keys.ensure()).kid;
+    return subscriptionView(state.stored, (path) => tails.get(path) ?? 0, {
+      kid,
+      baseUrl: this.host.baseUrl(),
+    });
+  }
+
+  private async find(id: string, type?: "webhook" | "pull-wake"): Promise<SubscriptionState> {
+    return checked(await this.host.book.get(id), id, type);
+  }
+
+  /** The streams' tails as the store has them now (0 for a stream that is not there). */
+  private async tails(paths: readonly string[]): Promise<Tails> {
+    const tails: Tails = new Map();
+    for (let i = 0; i < paths.length; i += TAIL_READS_AT_ONCE) {
+      const slice = paths.slice(i, i + TAIL_READS_AT_ONCE);
+      const found = await Promise.all(slice.map((path) => this.host.registry.find(path)));
+      slice.forEach((path, j) => {
+        const ds = found[j];
+        tails.set(path, ds === undefined || ds.deleted ? 0 : ds.tail);
+      });
+    }
+    return tails;
+  }
+
+  private matcher(state: SubscriptionState): RegExp | undefined {
+    const pattern = state.stored.config.pattern;
+    if (pattern === null) return undefined;
+    let matcher = this.matchers.get(pattern);
+    if (matcher === undefined) {
+      matcher = globToRegExp(pattern);
+      if (this.matchers.size >= SUBSCRIPTIONS_MAX) this.matchers.clear();
+      this.matchers.set(pattern, matcher);
+    }
+    return matcher;
+  }
+}
+
+function newWake(state: SubscriptionState, tails: Tails): WakeState {
+  state.stored.generation += 1;
+  return {
+    id: `w_${randomBytes(12).toString("hex")}`,
+    generation: state.stored.generation,
+    token: "",
+    holder: null,
+    leaseUntil: null,
+    snapshot: [...state.stored.links.keys()].map((path) => [path, tails.get(path) ?? 0]),
+  };
+}
+
+/** The wake a request names, if it is the current one and the token is its token; else 409. */
+function fence(
+  state: SubscriptionState,
+  token: string | undefined,
+  input: unknown,
+  nowMs: number,
+): WakeState {
+  const body = (input ?? {}) as { wake_id?: unknown; generation?: unknown };
+  const wake = state.wake;
+  if (
+    !wakeIsOn(wake, nowMs) ||
+    token === undefined ||
+    !sameDigest(digestOf(token), wake.token) ||
+    body.wake_id !== wake.id ||
+    body.generation !== wake.generation
+  ) {
+    throw new TidemarkError("FENCED", "this wake is over: a newer one (or none) is current");
+  }
+  return wake;
+}
+
+function pendingIn(state: SubscriptionState, tails: Tails): boolean {
+  for (const [path, link] of state.stored.links)
+    if ((tails.get(path) ?? 0) > link.acked) return true;
+  return false;
+}
+
+function infos(state: SubscriptionState, tails: Tails): StreamInfo[] {
+  return streamInfos(state.stored, (path) => tails.get(path) ?? 0);
+}
+
+function checked(
+  state: SubscriptionState | undefined,
+  id: string,
+  type?: "webhook" | "pull-wake",
+): SubscriptionState {
+  if (state === undefined) throw notFound(id);
+  if (type !== undefined && state.stored.config.type !== type)
+    throw new TidemarkError("INVALID_REQUEST", `not a ${type} subscription`);
+  return state;
+}
+
+function notFound(id: string): TidemarkError {
+  return new TidemarkError("SUBSCRIPTION_NOT_FOUND", `no subscription ${id}`);
+}
+
+function checkLinkCount(links: number): void {
+  if (links > STREAMS_PER_SUBSCRIPTION_MAX) {
+    throw new TidemarkError(
+      "TOO_MANY_STREAMS",
+      `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
+    );
   }
 }
