@@ -16,68 +16,42 @@
  * every other process that hears of it too, and every request checks the time.
  */
 
-import { randomBytes } from "node:crypto";
 import { TidemarkError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
-import type { DsRegistry } from "../streams/ds-registry.js";
 import { globToRegExp } from "./glob.js";
-import type { WebhookKeys } from "./signing.js";
-import {
-  type SubscriptionBook,
-  type SubscriptionState,
-  type WakeState,
-  wakeIsOn,
-} from "./subscription-book.js";
+import { type SubscriptionState, type WakeState, wakeIsOn } from "./subscription-book.js";
 import { parseAcks, parseConfig, parseStreamList, parseWorker } from "./subscription-requests.js";
-import { type StreamInfo, streamInfos, subscriptionView } from "./subscription-view.js";
-import { WakeTimers } from "./wake-timers.js";
-import { digestOf, issueToken, sameDigest, type TokenStatus, tokenStatus } from "./wake-tokens.js";
-import { postWake } from "./webhook-post.js";
+import { subscriptionView } from "./subscription-view.js";
+import { type SubscriptionsHost, SubscriptionWaker } from "./subscription-waker.js";
+import {
+  checked,
+  checkLinkCount,
+  fence,
+  infos,
+  newWake,
+  notFound,
+  pendingIn,
+  STREAMS_PER_SUBSCRIPTION_MAX,
+  SUBSCRIPTIONS_MAX,
+  type Tails,
+} from "./wake-rules.js";
+import { digestOf, issueToken, type TokenStatus, tokenStatus } from "./wake-tokens.js";
 
-export const SUBSCRIPTIONS_MAX = 1000;
-export const STREAMS_PER_SUBSCRIPTION_MAX = 10_000;
-const WEBHOOK_ATTEMPTS_MAX = 8;
-/** Tails read at once (each may be a round trip to a shared store). */
-const TAIL_READS_AT_ONCE = 16;
-
-type Tails = Map<string, number>;
-
-export interface SubscriptionsHost {
-  registry: DsRegistry;
-  /** The signing key, made when the first webhook subscription is stored. */
-  keys: WebhookKeys;
-  book: SubscriptionBook;
-  logger: Logger;
-  clock: () => number;
-  /** The server's base URL as clients see it (for callback and JWKS URLs). */
-  baseUrl: () => string;
-  /** Appends a JSON wake event to a pull-wake subscription's wake stream. */
-  appendWakeEvent: (wakeStream: string, event: object) => Promise<void>;
-}
+export type { SubscriptionsHost };
 
 export class Subscriptions {
-  private readonly timers: WakeTimers;
-  private readonly matchers = new Map<string, RegExp>();
-  private stopped = false;
+  private readonly waker: SubscriptionWaker;
 
   constructor(private readonly host: SubscriptionsHost) {
-    this.timers = new WakeTimers({
-      expire: (id, wakeId) => this.expire(id, wakeId),
-      retry: (id) => this.maybeWake(id),
-      clock: host.clock,
-    });
-    host.book.onChange((id, state, isNew) => this.heard(id, state, isNew));
+    this.waker = new SubscriptionWaker(host);
   }
 
   /** After a restart: subscriptions with unacknowledged data wake again. */
   start(): void {
-    for (const state of this.host.book.known()) void this.maybeWake(state.stored.id);
+    for (const state of this.host.book.known()) void this.waker.maybeWake(state.stored.id);
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timers.clearAll();
-    this.host.book.close();
+    this.waker.stop();
   }
 
   jwks(): Promise<object> {
@@ -99,7 +73,7 @@ export class Subscriptions {
     const config = parseConfig(input, this.host.clock());
     const explicit = (input as { streams?: unknown }).streams;
     const paths = (Array.isArray(explicit) ? explicit : []).map(String);
-    const tails = await this.tails(paths);
+    const tails = await this.waker.tails(paths);
     const matcher = config.pattern === null ? null : globToRegExp(config.pattern);
     const globbed: Tails = new Map();
     if (matcher !== null) {
@@ -154,12 +128,12 @@ export class Subscriptions {
       if (current === undefined) throw notFound(id);
       return undefined;
     });
-    this.timers.clear(id);
+    this.waker.timers.clear(id);
   }
 
   async addStreams(id: string, input: unknown): Promise<void> {
     const paths = parseStreamList(input);
-    const tails = await this.tails(paths);
+    const tails = await this.waker.tails(paths);
     await this.host.book.update(id, (current) => {
       if (current === undefined) throw notFound(id);
       const { links } = current.stored;
@@ -192,15 +166,15 @@ export class Subscriptions {
    * the subscriptions; one with a wake on is left to that wake's end, which looks again.
    */
   onAppend(path: string): void {
-    if (this.stopped) return;
+    if (this.waker.stopped) return;
     const now = this.host.clock();
     for (const state of this.host.book.known()) {
       const id = state.stored.id;
       if (!state.stored.links.has(path)) {
-        if (!this.matcher(state)?.test(path)) continue;
+        if (!this.waker.matcher(state)?.test(path)) continue;
         if (state.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX) continue;
-        void this.linkGlob(id, path).then(
-          () => this.maybeWake(id),
+        void this.waker.linkGlob(id, path).then(
+          () => this.waker.maybeWake(id),
           (err: unknown) =>
             this.host.logger.warn(
               { subscription: id, err: String(err) },
@@ -209,7 +183,7 @@ export class Subscriptions {
         );
         continue;
       }
-      if (!wakeIsOn(state.wake, now)) void this.maybeWake(id);
+      if (!wakeIsOn(state.wake, now)) void this.waker.maybeWake(id);
     }
   }
 
@@ -221,7 +195,7 @@ export class Subscriptions {
   async claim(id: string, input: unknown): Promise<object> {
     const worker = parseWorker(input);
     const known = await this.find(id, "pull-wake");
-    const tails = await this.tails([...known.stored.links.keys()]);
+    const tails = await this.waker.tails([...known.stored.links.keys()]);
     let claimed: { wake: WakeState; token: string } | undefined;
     const state = await this.host.book.update(id, (current) => {
       const sub = checked(current, id, "pull-wake");
@@ -244,7 +218,7 @@ export class Subscriptions {
       claimed = { wake, token: issued.token };
       return sub;
     });
-    this.timers.lease(id, claimed!.wake);
+    this.waker.timers.lease(id, claimed!.wake);
     return {
       wake_id: claimed!.wake.id,
       generation: claimed!.wake.generation,
@@ -265,8 +239,8 @@ export class Subscriptions {
       sub.wake = null;
       return sub;
     });
-    this.timers.clear(id);
-    void this.maybeWake(id);
+    this.waker.timers.clear(id);
+    void this.waker.maybeWake(id);
   }
 
   private async acknowledge(
@@ -278,7 +252,7 @@ export class Subscriptions {
     const acks = parseAcks(input);
     const done = (input as { done?: unknown }).done === true;
     const known = await this.find(id, type);
-    const tails = await this.tails([...known.stored.links.keys()]);
+    const tails = await this.waker.tails([...known.stored.links.keys()]);
     let next = false;
     const state = await this.host.book.update(id, (current) => {
       const sub = checked(current, id, type);
@@ -305,180 +279,16 @@ export class Subscriptions {
       return sub;
     });
     if (!done) {
-      if (state?.wake != null) this.timers.lease(id, state.wake);
+      if (state?.wake != null) this.waker.timers.lease(id, state.wake);
       return { ok: true, next_wake: false };
     }
-    this.timers.clear(id);
-    if (next) void this.maybeWake(id);
+    this.waker.timers.clear(id);
+    if (next) void this.waker.maybeWake(id);
     return { ok: true, next_wake: next };
   }
 
-  /** Makes a wake if the subscription has unacknowledged data and none is on, and sends it. */
-  private async maybeWake(id: string): Promise<void> {
-    if (this.stopped) return;
-    try {
-      const known = await this.host.book.get(id);
-      if (known === undefined || wakeIsOn(known.wake, this.host.clock())) return;
-      const tails = await this.tails([...known.stored.links.keys()]);
-      if (!pendingIn(known, tails)) return;
-      let made: { wake: WakeState; token: string } | undefined;
-      const state = await this.host.book.update(id, (current) => {
-        made = undefined;
-        const now = this.host.clock();
-        if (current === undefined || wakeIsOn(current.wake, now) || !pendingIn(current, tails))
-          return current;
-        const wake = newWake(current, tails);
-        const issued = issueToken(current.tokens);
-        wake.token = digestOf(issued.token);
-        const webhook = current.stored.config.type === "webhook";
-        wake.leaseUntil = webhook ? now + current.stored.config.leaseTtlMs : null;
-        current.wake = wake;
-        current.tokens = issued.digests;
-        made = { wake, token: issued.token };
-        return current;
-      });
-      if (made === undefined || state === undefined || this.stopped) return;
-      const { wake, token } = made as { wake: WakeState; token: string };
-      if (state.stored.config.type === "webhook") {
-        this.timers.lease(id, wake);
-        await this.deliver(state, wake, token, tails);
-      } else {
-        await this.host.appendWakeEvent(state.stored.config.wakeStream!, {
-          subscription_id: id,
-          wake_id: wake.id,
-          generation: wake.generation,
-          streams: infos(state, tails),
-        });
-      }
-    } catch (err) {
-      this.host.logger.warn(
-        { subscription: id, err: String(err) },
-        "could not wake a subscription",
-      );
-    }
-  }
-
-  private async deliver(
-    state: SubscriptionState,
-    wake: WakeState,
-    token: string,
-    tails: Tails,
-  ): Promise<void> {
-    const id = state.stored.id;
-    const body = JSON.stringify({
-      subscription_id: id,
-      wake_id: wake.id,
-      generation: wake.generation,
-      callback_url: `${this.host.baseUrl()}/v1/stream/__ds/subscriptions/${encodeURIComponent(id)}/callback`,
-      callback_token: token,
-      streams: infos(state, tails),
-    });
-    const ours = (current: SubscriptionState | undefined) => current?.wake?.id === wake.id;
-    try {
-      const reply = await postWake(
-        state.stored.config.webhookUrl!,
-        body,
-        await this.host.keys.ensure(),
-        this.host.clock(),
-      );
-      this.timers.delivered(id);
-      if (reply.done !== true) return;
-      let finished = false;
-      await this.host.book.update(id, (current) => {
-        finished = ours(current);
-        if (!finished) return current;
-        for (const [path, tail] of wake.snapshot) {
-          const link = current!.stored.links.get(path);
-          if (link !== undefined) link.acked = Math.max(link.acked, tail);
-        }
-        current!.wake = null;
-        return current;
-      });
-      if (!finished) return;
-      this.timers.clear(id);
-      void this.maybeWake(id);
-    } catch (err) {
-      if (this.stopped) return;
-      let cleared = false;
-      await this.host.book
-        .update(id, (current) => {
-          cleared = ours(current);
-          if (cleared) current!.wake = null;
-          return current;
-        })
-        .catch(() => undefined);
-      if (!cleared) return;
-      this.timers.clear(id);
-      if (!this.timers.failed(id, WEBHOOK_ATTEMPTS_MAX)) {
-        this.host.logger.warn(
-          { subscription: id, err: String(err) },
-          "webhook failed; waiting for the next append",
-        );
-      }
-    }
-  }
-
-  /** The lease of `wakeId` may be over: if it is, the wake ends and the next one is made. */
-  private async expire(id: string, wakeId: string): Promise<void> {
-    if (this.stopped) return;
-    try {
-      const state = await this.host.book.update(id, (current) => {
-        const wake = current?.wake;
-        if (wake == null || wake.id !== wakeId || wakeIsOn(wake, this.host.clock())) return current;
-        current!.wake = null;
-        return current;
-      });
-      if (state?.wake?.id === wakeId)
-        this.timers.lease(id, state.wake); // renewed meanwhile
-      else void this.maybeWake(id);
-    } catch (err) {
-      this.host.logger.warn({ subscription: id, err: String(err) }, "could not end a lease");
-    }
-  }
-
-  /**
-   * Another process changed a subscription: its lease is watched here too, its end looked at.
-   * One made elsewhere may have missed appends made here before this process heard of it: the
-   * streams it matches that were made since it was are linked now.
-   */
-  private heard(id: string, state: SubscriptionState | undefined, isNew: boolean): void {
-    if (this.stopped) return;
-    if (state === undefined) {
-      this.timers.clear(id);
-      return;
-    }
-    if (isNew) this.linkMissed(state);
-    if (state.wake !== null) this.timers.lease(id, state.wake);
-    else void this.maybeWake(id);
-  }
-
-  private linkMissed(state: SubscriptionState): void {
-    const matcher = this.matcher(state);
-    if (matcher === undefined) return;
-    const since = Date.parse(state.stored.config.createdAt);
-    const id = state.stored.id;
-    for (const ds of this.host.registry.all()) {
-      if (ds.deleted || state.stored.links.has(ds.path) || !matcher.test(ds.path)) continue;
-      if (ds.stored.info().createdAt < since) continue;
-      void this.linkGlob(id, ds.path).then(
-        () => this.maybeWake(id),
-        (err: unknown) =>
-          this.host.logger.warn({ subscription: id, err: String(err) }, "could not link a stream"),
-      );
-    }
-  }
-
-  private async linkGlob(id: string, path: string): Promise<void> {
-    await this.host.book.update(id, (current) => {
-      if (current === undefined || current.stored.links.has(path)) return current;
-      if (current.stored.links.size >= STREAMS_PER_SUBSCRIPTION_MAX) return current;
-      current.stored.links.set(path, { explicit: false, glob: true, acked: 0 });
-      return current;
-    });
-  }
-
   private async view(state: SubscriptionState): Promise<object> {
-    const tails = await this.tails([...state.stored.links.keys()]);
+    const tails = await this.waker.tails([...state.stored.links.keys()]);
     const kid =
       state.stored.config.webhookUrl === null
         ? (this.host.keys.current?.kid ?? null)
@@ -491,98 +301,5 @@ export class Subscriptions {
 
   private async find(id: string, type?: "webhook" | "pull-wake"): Promise<SubscriptionState> {
     return checked(await this.host.book.get(id), id, type);
-  }
-
-  /** The streams' tails as the store has them now (0 for a stream that is not there). */
-  private async tails(paths: readonly string[]): Promise<Tails> {
-    const tails: Tails = new Map();
-    for (let i = 0; i < paths.length; i += TAIL_READS_AT_ONCE) {
-      const slice = paths.slice(i, i + TAIL_READS_AT_ONCE);
-      const found = await Promise.all(slice.map((path) => this.host.registry.find(path)));
-      slice.forEach((path, j) => {
-        const ds = found[j];
-        tails.set(path, ds === undefined || ds.deleted ? 0 : ds.tail);
-      });
-    }
-    return tails;
-  }
-
-  private matcher(state: SubscriptionState): RegExp | undefined {
-    const pattern = state.stored.config.pattern;
-    if (pattern === null) return undefined;
-    let matcher = this.matchers.get(pattern);
-    if (matcher === undefined) {
-      matcher = globToRegExp(pattern);
-      if (this.matchers.size >= SUBSCRIPTIONS_MAX) this.matchers.clear();
-      this.matchers.set(pattern, matcher);
-    }
-    return matcher;
-  }
-}
-
-function newWake(state: SubscriptionState, tails: Tails): WakeState {
-  state.stored.generation += 1;
-  return {
-    id: `w_${randomBytes(12).toString("hex")}`,
-    generation: state.stored.generation,
-    token: "",
-    holder: null,
-    leaseUntil: null,
-    snapshot: [...state.stored.links.keys()].map((path) => [path, tails.get(path) ?? 0]),
-  };
-}
-
-/** The wake a request names, if it is the current one and the token is its token; else 409. */
-function fence(
-  state: SubscriptionState,
-  token: string | undefined,
-  input: unknown,
-  nowMs: number,
-): WakeState {
-  const body = (input ?? {}) as { wake_id?: unknown; generation?: unknown };
-  const wake = state.wake;
-  if (
-    !wakeIsOn(wake, nowMs) ||
-    token === undefined ||
-    !sameDigest(digestOf(token), wake.token) ||
-    body.wake_id !== wake.id ||
-    body.generation !== wake.generation
-  ) {
-    throw new TidemarkError("FENCED", "this wake is over: a newer one (or none) is current");
-  }
-  return wake;
-}
-
-function pendingIn(state: SubscriptionState, tails: Tails): boolean {
-  for (const [path, link] of state.stored.links)
-    if ((tails.get(path) ?? 0) > link.acked) return true;
-  return false;
-}
-
-function infos(state: SubscriptionState, tails: Tails): StreamInfo[] {
-  return streamInfos(state.stored, (path) => tails.get(path) ?? 0);
-}
-
-function checked(
-  state: SubscriptionState | undefined,
-  id: string,
-  type?: "webhook" | "pull-wake",
-): SubscriptionState {
-  if (state === undefined) throw notFound(id);
-  if (type !== undefined && state.stored.config.type !== type)
-    throw new TidemarkError("INVALID_REQUEST", `not a ${type} subscription`);
-  return state;
-}
-
-function notFound(id: string): TidemarkError {
-  return new TidemarkError("SUBSCRIPTION_NOT_FOUND", `no subscription ${id}`);
-}
-
-function checkLinkCount(links: number): void {
-  if (links > STREAMS_PER_SUBSCRIPTION_MAX) {
-    throw new TidemarkError(
-      "TOO_MANY_STREAMS",
-      `a subscription links at most ${STREAMS_PER_SUBSCRIPTION_MAX} streams`,
-    );
   }
 }
