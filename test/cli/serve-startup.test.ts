@@ -91,6 +91,11 @@ describe("tidemark serve: startup failures", () => {
     expectCleanFailure(run, "INVALID_ARGUMENT", /port must be an integer from 0 to 65535/);
   }, 60_000);
 
+  it("a public URL that is not an http(s) URL: INVALID_ARGUMENT naming publicUrl", async () => {
+    const run = await serve(["--dir", tempDir(), "--public-url", "ftp://streams.example.com"]);
+    expectCleanFailure(run, "INVALID_ARGUMENT", /publicUrl must be an http:\/\/ or https:\/\/ URL/);
+  }, 60_000);
+
   it("an unknown log level: INVALID_ARGUMENT", async () => {
     const run = await serve(["--dir", tempDir(), "--log-level", "verbose"]);
     expectCleanFailure(run, "INVALID_ARGUMENT", /unknown log level "verbose"/);
