@@ -122,7 +122,8 @@ async function main(): Promise<void> {
     const rawOne = await loadFor(SECONDS, CONCURRENCY, async () => {
       await js.publish("raw.one", SMALL);
     });
-    for (const p of [poolA, poolLocal]) await create(p, "/v1/stream/one", "application/octet-stream");
+    for (const p of [poolA, poolLocal])
+      await create(p, "/v1/stream/one", "application/octet-stream");
     const one = "/v1/stream/one";
     const oneA = await appendLoad(poolA, CONCURRENCY, SECONDS, SMALL, () => one);
     const oneAB = await splitLoad([poolA, poolB], SMALL, () => one);

@@ -51,7 +51,7 @@ export async function startTidemark(
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "serve", "--dir", join(root, dir)]
+    ["dist/cli/main.js", "serve", "--dir", join(root, dir)]
       .concat(["--port", "0", "--log-level", "error"])
       .concat(nats === undefined ? [] : ["--nats", nats]),
     { stdio: ["ignore", "ignore", "pipe"] },
