@@ -17,6 +17,7 @@ import {
 } from "@nats-io/transport-node";
 import { TidemarkError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { type JetStreamSummary, summariesOf } from "./jetstream-listing.js";
 import type { JetStreamOptions } from "./jetstream-options.js";
 import {
   isNoMessages,
@@ -37,6 +38,7 @@ const WATCHES_MAX = 10_000;
 
 export class JetStreamStore {
   readonly shared = true;
+  readonly kind = "jetstream";
 
   private constructor(private readonly ctx: JetStreamContext) {}
 
@@ -140,6 +142,11 @@ export class JetStreamStore {
       if (name !== undefined) names.push(name);
     }
     return names.sort();
+  }
+
+  /** The metadata of a listing's page of streams, without opening them (jetstream-listing.ts). */
+  summaries(names: readonly string[]): Promise<JetStreamSummary[]> {
+    return summariesOf(this.ctx, names);
   }
 
   async open(name: string): Promise<JetStreamStoredStream | undefined> {
