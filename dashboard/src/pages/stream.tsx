@@ -98,7 +98,13 @@ function Figures({ stream }: { stream: StreamDetail }) {
               ? "none"
               : `${formatCount(stream.firstSeq)}–${formatCount(stream.lastSeq)}`
           }
-          hint={stream.firstSeq > 1 ? `${formatCount(stream.firstSeq - 1)} released` : undefined}
+          hint={
+            stream.store === "jetstream"
+              ? "with gaps: JetStream positions"
+              : stream.firstSeq > 1
+                ? `${formatCount(stream.firstSeq - 1)} released`
+                : undefined
+          }
         />
       </Card>
       <Card>

@@ -6,7 +6,7 @@
  * and only the orders the server offers (`sorts`: by name there) are buttons.
  */
 import { useEffect, useState } from "preact/hooks";
-import type { StreamRow, StreamSort } from "../../../src/server/admin/wire-types.js";
+import type { StoreKind, StreamRow, StreamSort } from "../../../src/server/admin/wire-types.js";
 import { api } from "../api.js";
 import { Badge, Card, Empty, ErrorBox, Loading, Meter } from "../components/ui.js";
 import {
@@ -174,7 +174,7 @@ export function Streams({ params }: { params: URLSearchParams }) {
               </thead>
               <tbody>
                 {data.streams.map((row) => (
-                  <StreamLine key={row.name} row={row} />
+                  <StreamLine key={row.name} row={row} store={data.store} />
                 ))}
               </tbody>
             </table>
@@ -210,7 +210,7 @@ export function Streams({ params }: { params: URLSearchParams }) {
   );
 }
 
-function StreamLine({ row }: { row: StreamRow }) {
+function StreamLine({ row, store }: { row: StreamRow; store: StoreKind }) {
   const now = Date.now();
   return (
     <tr data-stream={row.name}>
@@ -240,7 +240,9 @@ function StreamLine({ row }: { row: StreamRow }) {
         )}
         {row.retention === "acked" ? <Badge tone="info">acked</Badge> : null}
       </td>
-      <td class="small">{formatAgo(row.lastAppendAt, now)}</td>
+      <td class="small">
+        {store === "jetstream" ? <span class="muted">—</span> : formatAgo(row.lastAppendAt, now)}
+      </td>
       <td class="mono small">{row.contentType}</td>
       <td>
         {row.closed === true ? <Badge>closed</Badge> : null}
