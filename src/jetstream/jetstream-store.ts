@@ -133,9 +133,11 @@ export class JetStreamStore {
 
   /** Streams are opened on demand; listing reads every metadata subject (admin use only). */
   async names(): Promise<string[]> {
-    const info = await this.ctx.jsm.streams.info(this.ctx.subjects.metaStream, {
-      subjects_filter: this.ctx.subjects.allMeta[0]!,
-    });
+    const info = await patiently("a stream listing", this.ctx.patienceMs, () =>
+      this.ctx.jsm.streams.info(this.ctx.subjects.metaStream, {
+        subjects_filter: this.ctx.subjects.allMeta[0]!,
+      }),
+    );
     const names: string[] = [];
     for (const subject of Object.keys(info.state.subjects ?? {})) {
       const name = this.ctx.subjects.pathOfMeta(subject);

@@ -88,6 +88,7 @@ describe("admin views on two processes sharing JetStream", () => {
 
     // The list on b holds what a made, from JetStream's metadata.
     const page = await json<StreamPage>(b.url, "/v1/streams?prefix=shared/");
+    // (shared/batch is made further down.)
     expect(page.store).toBe("jetstream");
     expect(page.sorts).toEqual(["name"]);
     expect(page.total).toBe(2);
@@ -178,6 +179,26 @@ describe("admin views on two processes sharing JetStream", () => {
     expect(fromTime.messages.map((m) => m.data)).toEqual(
       bodies.slice(seqs.indexOf(fromTime.messages[0]!.seq)),
     );
+
+    // JSON arrays: several records in one JetStream message, paged back across and within them.
+    expect((await put(a.url, "shared/batch", { "content-type": "application/json" })).status).toBe(
+      201,
+    );
+    expect((await post(a.url, "shared/batch", "[1,2,3,4,5]", "application/json")).status).toBe(204);
+    expect((await post(b.url, "shared/batch", "[6,7]", "application/json")).status).toBe(204);
+    const pagesBack: string[][] = [];
+    let before = Number.MAX_SAFE_INTEGER;
+    for (let pages = 0; pages < 5; pages++) {
+      const back = await json<MessagePage>(
+        pages % 2 === 0 ? a.url : b.url,
+        `/v1/messages/shared/batch?limit=3&before=${before}`,
+      );
+      pagesBack.push(back.messages.map((m) => m.data));
+      if (back.previous === null) break;
+      before = back.previous;
+    }
+    expect(pagesBack).toEqual([["5", "6", "7"], ["2", "3", "4"], ["1"]]);
+    expect((await json<StreamDetail>(b.url, "/v1/streams/shared/batch")).records).toBe(7);
 
     // A close through a shows in b's detail.
     expect(
