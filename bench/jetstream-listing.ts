@@ -9,7 +9,8 @@
  *   1,000, and a prefix that matches one stream (the names are read whatever the prefix);
  * - `GET /v1/streams/<path>` of a stream the server has not opened yet, and again (opened).
  *
- * Medians of REPEATS requests each, in milliseconds. Flags: --quick (fewer repeats).
+ * Medians of REPEATS requests each, in milliseconds. Flags: --quick (fewer repeats),
+ * --counts=1000,10000,100000 (the stream counts).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +23,10 @@ import { freePort, saveResults, table } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
 const REPEATS = quick ? 5 : 21;
-const COUNTS = [1000, 10_000];
+const countsFlag = process.argv.find((arg) => arg.startsWith("--counts="));
+/** Stream counts to measure at, in order (`--counts=1000,10000,100000`). */
+const COUNTS =
+  countsFlag === undefined ? [1000, 10_000] : countsFlag.slice(9).split(",").map(Number);
 const root = mkdtempSync(join(tmpdir(), "tidemark-bench-jsl-"));
 
 async function startNats(): Promise<{ url: string; child: ChildProcess }> {
@@ -140,8 +144,11 @@ async function main(): Promise<void> {
     }
   } finally {
     await store.close();
-    tidemark.child.kill("SIGTERM");
-    nats.child.kill("SIGTERM");
+    for (const child of [tidemark.child, nats.child]) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
   }
   console.log(table(["streams", "request", "median ms"], rows));
   console.log(`saved ${saveResults("jetstream-listing", { repeats: REPEATS, results })}`);
