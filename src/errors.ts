@@ -78,6 +78,7 @@ export const ERROR_CODES = [
   // … the server itself.
   "TOO_MANY_LIVE_READERS",
   "SHUTTING_DOWN",
+  "NOT_SUPPORTED",
   "ADDRESS_IN_USE",
   "SERVER_BUSY",
   "STORE_UNAVAILABLE",

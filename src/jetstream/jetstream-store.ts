@@ -17,6 +17,7 @@ import {
 } from "@nats-io/transport-node";
 import { TidemarkError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { type JetStreamSummary, summariesOf } from "./jetstream-listing.js";
 import type { JetStreamOptions } from "./jetstream-options.js";
 import {
   isNoMessages,
@@ -38,6 +39,7 @@ const WATCHES_MAX = 10_000;
 
 export class JetStreamStore {
   readonly shared = true;
+  readonly kind = "jetstream";
 
   private constructor(private readonly ctx: JetStreamContext) {}
 
@@ -132,15 +134,22 @@ export class JetStreamStore {
 
   /** Streams are opened on demand; listing reads every metadata subject (admin use only). */
   async names(): Promise<string[]> {
-    const info = await this.ctx.jsm.streams.info(this.ctx.subjects.metaStream, {
-      subjects_filter: this.ctx.subjects.allMeta[0]!,
-    });
+    const info = await patiently("a stream listing", this.ctx.patienceMs, () =>
+      this.ctx.jsm.streams.info(this.ctx.subjects.metaStream, {
+        subjects_filter: this.ctx.subjects.allMeta[0]!,
+      }),
+    );
     const names: string[] = [];
     for (const subject of Object.keys(info.state.subjects ?? {})) {
       const name = this.ctx.subjects.pathOfMeta(subject);
       if (name !== undefined) names.push(name);
     }
     return names.sort();
+  }
+
+  /** The metadata of a listing's page of streams, without opening them (jetstream-listing.ts). */
+  summaries(names: readonly string[]): Promise<JetStreamSummary[]> {
+    return summariesOf(this.ctx, names);
   }
 
   async open(name: string): Promise<JetStreamStoredStream | undefined> {

@@ -19,6 +19,7 @@ import { randomUUID } from "node:crypto";
 import type { StoredMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type Subscription } from "@nats-io/transport-node";
 import { TidemarkError } from "../errors.js";
+import { type BrowsedRecord, firstSeqAtTime, recordsBefore } from "./jetstream-browse.js";
 import {
   dataMessages,
   type JetStreamContext,
@@ -29,6 +30,7 @@ import {
 } from "./jetstream-reads.js";
 import { apiCode, patiently } from "./nats-calls.js";
 import { decodeFrames, encodeFrames, frameBytes } from "./record-frames.js";
+import { StreamFigures } from "./stream-figures.js";
 
 /** JetStream's "wrong last sequence" (the compare-and-set lost). */
 const WRONG_LAST_SEQUENCE = 10_071;
@@ -57,6 +59,7 @@ export class JetStreamStoredStream {
   private queue: QueuedAppend[] = [];
   private publishing = false;
   private accessRecordedMs = 0;
+  private readonly figures = new StreamFigures();
 
   constructor(
     private readonly ctx: JetStreamContext,
@@ -188,6 +191,11 @@ export class JetStreamStoredStream {
     }
     let index = 0;
     let lastPosition = this.tail.lastPosition;
+    let payloadBytes = 0;
+    for (const append of batch) {
+      for (const record of append.records) payloadBytes += Buffer.byteLength(record.payload);
+    }
+    this.figures.add(records, payloadBytes, seq * RECORDS_PER_MESSAGE_MAX, Date.now());
     for (const append of batch) {
       index += append.records.length;
       if (append.records.length > 0) lastPosition = seq * RECORDS_PER_MESSAGE_MAX + index - 1;
@@ -210,6 +218,7 @@ export class JetStreamStoredStream {
           seq: position + i - this.base,
           payload: record.payload,
           attributes: record.attributes,
+          timestamp: message.time.getTime(),
         };
       }
     }
@@ -229,6 +238,34 @@ export class JetStreamStoredStream {
       },
       return: () => records.return(undefined),
     };
+  }
+
+  /** What the admin views show (stream-figures.ts); JetStream keeps no limits or retention. */
+  describe() {
+    const { lastSeq, createdAt } = this.info();
+    const first = this.figures.firstPosition;
+    return {
+      records: this.figures.records,
+      bytes: this.figures.bytes,
+      firstSeq: first === undefined ? lastSeq + 1 : first - this.base,
+      lastSeq,
+      createdAt,
+      lastAppendAt: this.figures.lastAppendAt,
+      limits: null,
+      retention: null,
+    };
+  }
+
+  recordsBefore(before: number, count: number): Promise<BrowsedRecord[]> {
+    const { dataAfter } = this.state;
+    return recordsBefore(this.ctx, { name: this.name, dataAfter, base: this.base }, before, count);
+  }
+
+  async *readFromTime(ms: number) {
+    const stream = { name: this.name, dataAfter: this.state.dataAfter, base: this.base };
+    const seq = await firstSeqAtTime(this.ctx, stream, ms);
+    if (seq === undefined || seq > this.tail.lastJsSeq) return;
+    yield* this.read(Math.max(0, seq * RECORDS_PER_MESSAGE_MAX - 1 - this.base));
   }
 
   private messages(from: number, until: number): AsyncGenerator<StoredMsg> {
@@ -293,8 +330,13 @@ export class JetStreamStoredStream {
         continue;
       }
       const records = decodeFrames(message.data, this.name);
-      for (const record of records)
+      let payloadBytes = 0;
+      for (const record of records) {
+        payloadBytes += record.payload.byteLength;
         if (record.attributes !== undefined) changes.push(record.attributes);
+      }
+      const position = message.seq * RECORDS_PER_MESSAGE_MAX;
+      this.figures.add(records.length, payloadBytes, position, message.time.getTime());
       if (records.length > 0)
         lastPosition = message.seq * RECORDS_PER_MESSAGE_MAX + records.length - 1;
     }

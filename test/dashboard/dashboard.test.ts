@@ -2,14 +2,15 @@
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against real
  * servers on loopback: the overview shows what /v1/stats reports, a stream made over HTTP shows
  * in the list, the live tail shows a new append within a second, an outbox conflict is retried
- * from the page, and a read-only token sees no button that writes (and the server refuses
- * those writes with 403 anyway).
+ * from the page, a read-only token sees no button that writes (and the server refuses
+ * those writes with 403 anyway), and on a `--nats` server the streams another process made are
+ * listed and shown, with what JetStream does not keep rendered as absent.
  */
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { formatBytes, formatCount } from "../../dashboard/src/format.js";
 import type { StatsView } from "../../src/server/admin/wire-types.js";
-import type { RunningServer } from "../../src/server/server.js";
+import { type RunningServer, startServer } from "../../src/server/server.js";
 import {
   type Browser,
   buildDashboard,
@@ -25,11 +26,13 @@ import {
   readApplied,
   startFlakyUpstream,
 } from "../support/flaky-upstream.js";
+import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { memoryLogger } from "../support/silent-logger.js";
 import { tempDir } from "../support/tmp-dir.js";
 
 let dashboardDir: string;
 let browser: Browser;
-const cleanup: Array<RunningServer | FlakyUpstream> = [];
+const cleanup: Array<RunningServer | FlakyUpstream | NatsServer> = [];
 const pages: Page[] = [];
 
 beforeAll(async () => {
@@ -260,5 +263,50 @@ describe("dashboard in a browser", () => {
     expect(put.status).toBe(403);
     const detail = await http(server, "GET", "/v1/outbox/sync", { token: writer });
     expect(((await detail.json()) as { conflicts: number }).conflicts).toBe(1);
+  });
+
+  it("on a --nats server lists and shows the streams another process made", async () => {
+    const nats = await startNatsServer();
+    cleanup.push(nats); // stopped last, after both servers
+    const server = await serve({ nats: { servers: [nats.url] } });
+    const other = await startServer({
+      dir: tempDir("tidemark-dashboard-other"),
+      port: 0,
+      logger: memoryLogger(),
+      nats: { servers: [nats.url] },
+    });
+    cleanup.push(other);
+    for (const name of ["fleet/a", "fleet/b", "fleet/c"]) {
+      await http(other, "PUT", `/v1/stream/${name}`, { type: "application/json" });
+    }
+    for (let i = 0; i < 3; i++) {
+      // Through both processes: separate JetStream messages, so the seqs have gaps.
+      await http(i % 2 === 0 ? other : server, "POST", "/v1/stream/fleet/a", {
+        type: "application/json",
+        body: JSON.stringify({ i, note: "on JetStream" }),
+      });
+    }
+    const page = await open(server, "ui/#/streams");
+    await page.locator('[data-store="jetstream"]').waitFor();
+    await page.locator('[data-stream="fleet/c"]').waitFor();
+    expect(await figure(page, "streams-total")).toBe(3);
+    // By name only there: the figure columns are not sort buttons.
+    expect(await page.getByRole("button", { name: /^Name/ }).count()).toBe(1);
+    expect(await page.getByRole("button", { name: /^Records/ }).count()).toBe(0);
+    if (process.env["TIDEMARK_SCREENSHOTS"] !== undefined) {
+      await page.screenshot({ path: `${process.env["TIDEMARK_SCREENSHOTS"]}/streams-nats.png` });
+    }
+    await page.locator('[data-stream="fleet/a"] a').click();
+    await page.locator('[data-stream-name="fleet/a"]').waitFor();
+    await expect.poll(() => figure(page, "stream-records"), { timeout: 10_000 }).toBe(3);
+    await expect.poll(() => page.locator("[data-seq]").count(), { timeout: 10_000 }).toBe(3);
+    expect(await page.locator("[data-seq]").last().textContent()).toContain("on JetStream");
+    expect(await page.getByText("tidemark keeps no durable consumers").count()).toBe(1);
+    if (process.env["TIDEMARK_SCREENSHOTS"] !== undefined) {
+      await page.screenshot({
+        path: `${process.env["TIDEMARK_SCREENSHOTS"]}/stream-nats.png`,
+        fullPage: true,
+      });
+    }
   });
 });

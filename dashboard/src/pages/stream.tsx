@@ -1,6 +1,7 @@
 /**
  * One stream: its figures, limits and how full they are, its metadata, its consumers and how
- * far behind they are, and the message browser (messages.tsx).
+ * far behind they are, and the message browser (messages.tsx). On NATS JetStream there are no
+ * stream limits, retention or durable consumers (null in the API): the cards say so.
  */
 import type { StreamDetail } from "../../../src/server/admin/wire-types.js";
 import { api } from "../api.js";
@@ -54,6 +55,7 @@ function StreamBadges({ stream }: { stream: StreamDetail }) {
   return (
     <div class="badges">
       <Badge tone="info">{stream.contentType}</Badge>
+      {stream.store === "jetstream" ? <Badge tone="info">NATS JetStream</Badge> : null}
       {stream.closed ? <Badge>closed</Badge> : <Badge tone="ok">open</Badge>}
       {stream.retention === "acked" ? <Badge tone="info">retention: acked</Badge> : null}
       {stream.ttlSeconds !== null ? (
@@ -80,7 +82,7 @@ function Figures({ stream }: { stream: StreamDetail }) {
       </Card>
       <Card>
         <Stat
-          label="Bytes on disk"
+          label={stream.store === "jetstream" ? "Payload bytes" : "Bytes on disk"}
           id="stream-bytes"
           raw={stream.bytes}
           value={formatBytes(stream.bytes)}
@@ -96,7 +98,13 @@ function Figures({ stream }: { stream: StreamDetail }) {
               ? "none"
               : `${formatCount(stream.firstSeq)}–${formatCount(stream.lastSeq)}`
           }
-          hint={stream.firstSeq > 1 ? `${formatCount(stream.firstSeq - 1)} released` : undefined}
+          hint={
+            stream.store === "jetstream"
+              ? "with gaps: JetStream positions"
+              : stream.firstSeq > 1
+                ? `${formatCount(stream.firstSeq - 1)} released`
+                : undefined
+          }
         />
       </Card>
       <Card>
@@ -133,7 +141,12 @@ function LimitsCard({ stream }: { stream: StreamDetail }) {
   const meta = Object.keys(stream.meta).length === 0 ? null : JSON.stringify(stream.meta, null, 2);
   return (
     <Card title="Limits and settings">
-      {none ? (
+      {stream.store === "jetstream" ? (
+        <p class="muted" data-store="jetstream">
+          On NATS JetStream a stream keeps its records until it is deleted: no stream limits,
+          retention or trim (JetStream's own account limits apply).
+        </p>
+      ) : none ? (
         <p class="muted">
           No stream limits: it grows until the journal's own limits (bytesMax, disk free) act.
         </p>
@@ -161,10 +174,12 @@ function LimitsCard({ stream }: { stream: StreamDetail }) {
               ? "refuse appends (STREAM_FULL)"
               : "release the oldest segments",
           )}
-      {row(
-        "retention",
-        stream.retention === "acked" ? "until every consumer acknowledged" : "by limits",
-      )}
+      {stream.retention === null
+        ? null
+        : row(
+            "retention",
+            stream.retention === "acked" ? "until every consumer acknowledged" : "by limits",
+          )}
       {stream.expiresAtMs === null
         ? null
         : row(
@@ -191,7 +206,12 @@ function LimitsCard({ stream }: { stream: StreamDetail }) {
 function ConsumersCard({ stream }: { stream: StreamDetail }) {
   return (
     <Card title="Consumers">
-      {stream.consumers.length === 0 ? (
+      {stream.consumers === null ? (
+        <Empty>
+          None here: tidemark keeps no durable consumers on NATS JetStream (readers resume from
+          offsets).
+        </Empty>
+      ) : stream.consumers.length === 0 ? (
         <Empty>
           No durable consumers. Library readers create them with <code>stream.consumer(name)</code>,
           and each mirror keeps one.

@@ -1,10 +1,12 @@
 /**
  * The stream list: filtered by name prefix, sorted and paged by the server (`/v1/streams`), so
  * it stays quick with 100,000 streams. The filter and the order live in the URL; the page's
- * cursors in memory (Previous goes back through the cursors that led here).
+ * cursors in memory (Previous goes back through the cursors that led here). On NATS JetStream
+ * the rows come from each stream's metadata: figures of its records are on the stream's page,
+ * and only the orders the server offers (`sorts`: by name there) are buttons.
  */
 import { useEffect, useState } from "preact/hooks";
-import type { StreamRow, StreamSort } from "../../../src/server/admin/wire-types.js";
+import type { StoreKind, StreamRow, StreamSort } from "../../../src/server/admin/wire-types.js";
 import { api } from "../api.js";
 import { Badge, Card, Empty, ErrorBox, Loading, Meter } from "../components/ui.js";
 import {
@@ -75,6 +77,7 @@ export function Streams({ params }: { params: URLSearchParams }) {
 
   const data = page.data;
   const first = cursors.length * limit + 1;
+  const sortable = (key: StreamSort) => data === undefined || data.sorts.includes(key);
   return (
     <div class="page">
       <Card
@@ -121,6 +124,12 @@ export function Streams({ params }: { params: URLSearchParams }) {
             </select>
           </label>
         </div>
+        {data?.store === "jetstream" ? (
+          <p class="muted small" data-store="jetstream">
+            On NATS JetStream: every process's streams, listed from their metadata by name. Records,
+            bytes and seqs are on each stream's page.
+          </p>
+        ) : null}
         <ErrorBox error={page.error} what="these streams" />
         {data === undefined ? (
           page.error === undefined ? (
@@ -144,7 +153,7 @@ export function Streams({ params }: { params: URLSearchParams }) {
                 <tr>
                   {COLUMNS.map((column) => (
                     <th key={column.label} class={column.num ? "num" : ""}>
-                      {column.key === null ? (
+                      {column.key === null || !sortable(column.key) ? (
                         column.label
                       ) : (
                         <button
@@ -165,7 +174,7 @@ export function Streams({ params }: { params: URLSearchParams }) {
               </thead>
               <tbody>
                 {data.streams.map((row) => (
-                  <StreamLine key={row.name} row={row} />
+                  <StreamLine key={row.name} row={row} store={data.store} />
                 ))}
               </tbody>
             </table>
@@ -201,7 +210,7 @@ export function Streams({ params }: { params: URLSearchParams }) {
   );
 }
 
-function StreamLine({ row }: { row: StreamRow }) {
+function StreamLine({ row, store }: { row: StreamRow; store: StoreKind }) {
   const now = Date.now();
   return (
     <tr data-stream={row.name}>
@@ -212,10 +221,14 @@ function StreamLine({ row }: { row: StreamRow }) {
       <td class="num">{formatCount(row.records)}</td>
       <td class="num">{formatBytes(row.bytes)}</td>
       <td class="num mono small">
-        {row.records === 0 ? "—" : `${formatCount(row.firstSeq)}–${formatCount(row.lastSeq)}`}
+        {row.records === null || row.records === 0
+          ? "—"
+          : `${formatCount(row.firstSeq)}–${formatCount(row.lastSeq)}`}
       </td>
       <td class="limits">
-        {row.full === null ? (
+        {row.retention === null ? (
+          <span class="muted">—</span>
+        ) : row.full === null ? (
           <span class="muted">{formatLimits(row.limits)}</span>
         ) : (
           <div class="limit-cell" title={formatLimits(row.limits)}>
@@ -227,17 +240,21 @@ function StreamLine({ row }: { row: StreamRow }) {
         )}
         {row.retention === "acked" ? <Badge tone="info">acked</Badge> : null}
       </td>
-      <td class="small">{formatAgo(row.lastAppendAt, now)}</td>
+      <td class="small">
+        {store === "jetstream" ? <span class="muted">—</span> : formatAgo(row.lastAppendAt, now)}
+      </td>
       <td class="mono small">{row.contentType}</td>
       <td>
-        {row.closed ? <Badge>closed</Badge> : null}
+        {row.closed === true ? <Badge>closed</Badge> : null}
         {row.expiresAtMs !== null ? (
           <Badge tone="warn" title={row.expiresAt ?? `TTL ${row.ttlSeconds} s`}>
             {row.ttlSeconds !== null ? `TTL ${formatDuration(row.ttlSeconds * 1000)} · ` : ""}
             expires in {formatDuration(row.expiresAtMs - now)}
           </Badge>
         ) : null}
-        {!row.closed && row.expiresAtMs === null ? <span class="muted small">open</span> : null}
+        {row.closed === false && row.expiresAtMs === null ? (
+          <span class="muted small">open</span>
+        ) : null}
       </td>
     </tr>
   );

@@ -13,6 +13,7 @@ import { STREAM_PREFIX, streamPathOf } from "../http/request.js";
 import { messagePage } from "./message-page.js";
 import { handleOutbox } from "./outbox-routes.js";
 import { statsView } from "./stats-view.js";
+import { listStoredStreams } from "./stored-stream-list.js";
 import { listStreams, parseListQuery } from "./stream-list.js";
 import { streamDetail } from "./stream-view.js";
 import type { AuthView } from "./wire-types.js";
@@ -66,12 +67,13 @@ export async function handleAdmin(
     return json(res, await statsView(ctx));
   }
   if (pathname === STREAMS) {
-    const page = listStreams(
-      ctx.registry.all(),
-      parseListQuery(query),
-      (path) => grant.allows("read", path),
-      ctx.clock(),
-    );
+    const canRead = (path: string) => grant.allows("read", path);
+    const store = ctx.registry.store;
+    // A shared store's streams are not all open here: the store lists them (its summaries).
+    const page =
+      store.summaries === undefined
+        ? listStreams(ctx.registry.all(), parseListQuery(query), canRead, ctx.clock())
+        : await listStoredStreams(store, parseListQuery(query), canRead, ctx.clock());
     return json(res, page);
   }
   const streams = pathname.startsWith(`${STREAMS}/`);
@@ -83,7 +85,10 @@ export async function handleAdmin(
   }
   // Looking at a stream is not using it: a sliding TTL is not renewed by the dashboard.
   const ds = await ctx.registry.live(path, false);
-  return json(res, streams ? streamDetail(ds) : await messagePage(ds, query));
+  return json(
+    res,
+    streams ? streamDetail(ds, ctx.registry.store.kind) : await messagePage(ds, query),
+  );
 }
 
 /**

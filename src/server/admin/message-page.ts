@@ -6,10 +6,11 @@
  * most PAGE_BYTES_MAX of previews (always at least one message), so a page of huge records stays
  * small. Only the stream's own records are shown (a fork's inherited ones are its source's).
  * A cursor below what retention still holds starts at the first held record, not an error:
- * this is browsing, not a resumable read.
+ * this is browsing, not a resumable read. Everything is read through the store interface, so
+ * it pages a JetStream-backed stream (whose seqs have gaps) the same way as a journal's.
  */
 import { TidemarkError } from "../../errors.js";
-import type { JournalRecord } from "../../storage/index.js";
+import type { StoredRecord } from "../store/stream-store.js";
 import { isJsonType } from "../streams/content-type.js";
 import type { DsStream } from "../streams/ds-stream.js";
 import { formatOffset, parseOffset } from "../streams/offsets.js";
@@ -27,9 +28,9 @@ type Start =
 
 export async function messagePage(ds: DsStream, query: URLSearchParams): Promise<MessagePage> {
   const { start, limit } = parseQuery(query, ds.base);
-  const { firstSeq, lastSeq } = ds.stream.info();
+  const { firstSeq, lastSeq } = ds.stored.describe();
   const heldFrom = firstSeq - 1;
-  const read = records(ds, start, limit, heldFrom, lastSeq);
+  const read = await records(ds, start, heldFrom, lastSeq, limit);
   const json = isJsonType(ds.meta.contentType);
   const messages: MessageView[] = [];
   let bytes = 0;
@@ -41,7 +42,7 @@ export async function messagePage(ds: DsStream, query: URLSearchParams): Promise
     messages.push({
       seq: record.seq,
       offset: formatOffset(ds.base + record.seq),
-      timestamp: record.timestamp,
+      timestamp: record.timestamp ?? 0,
       bytes: payload.byteLength,
       ...encode(preview, json),
       truncated: preview.byteLength < payload.byteLength,
@@ -61,21 +62,16 @@ export async function messagePage(ds: DsStream, query: URLSearchParams): Promise
 }
 
 /** The records a start asks for: from a time, after a seq, or the `limit` before a seq. */
-function records(
+async function records(
   ds: DsStream,
   start: Start,
-  limit: number,
   heldFrom: number,
   lastSeq: number,
-): AsyncIterable<JournalRecord> {
-  if (start.kind === "time") return ds.stream.read({ fromTime: start.ms, limit });
-  if (start.kind === "after") {
-    return ds.stream.read({ after: clamp(start.seq, heldFrom, lastSeq), limit });
-  }
-  const before = Math.min(start.seq, lastSeq + 1);
-  const count = Math.min(limit, before - 1 - heldFrom);
-  if (count <= 0) return (async function* () {})();
-  return ds.stream.read({ after: before - 1 - count, limit: count });
+  limit: number,
+): Promise<Iterable<StoredRecord> | AsyncIterable<StoredRecord>> {
+  if (start.kind === "time") return ds.stored.readFromTime(start.ms);
+  if (start.kind === "after") return ds.stored.read(clamp(start.seq, heldFrom, lastSeq));
+  return ds.stored.recordsBefore(Math.min(start.seq, lastSeq + 1), limit);
 }
 
 function parseQuery(query: URLSearchParams, base: number): { start: Start; limit: number } {

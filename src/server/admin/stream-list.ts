@@ -14,7 +14,7 @@ import type { StreamPage, StreamSort } from "./wire-types.js";
 
 export const LIST_LIMIT_DEFAULT = 100;
 export const LIST_LIMIT_MAX = 1000;
-const SORTS: readonly StreamSort[] = ["name", "records", "bytes", "lastAppendAt", "full"];
+export const SORTS: readonly StreamSort[] = ["name", "records", "bytes", "lastAppendAt", "full"];
 
 export interface ListQuery {
   prefix: string;
@@ -82,6 +82,8 @@ export function listStreams(
     streams: items.map((item) => streamRow(item.ds)),
     total,
     next: more ? formatCursor(last, query.sort) : null,
+    store: "journal",
+    sorts: [...SORTS],
   };
 }
 

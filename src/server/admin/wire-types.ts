@@ -87,27 +87,37 @@ export interface StreamLimitsView {
   discard?: "old" | "new";
 }
 
-/** One row of `GET /v1/streams`. */
+/** Where the server keeps its streams: the local journal, or NATS JetStream (`--nats`). */
+export type StoreKind = "journal" | "jetstream";
+
+/**
+ * One row of `GET /v1/streams`. On JetStream a row comes from the stream's metadata alone (a
+ * list never reads 10,000 streams): the figures that need its records (records, bytes, seqs,
+ * last append, closed, tail offset) are null there; the stream's detail has them.
+ */
 export interface StreamRow {
   name: string;
-  records: number;
-  bytes: number;
-  firstSeq: number;
-  lastSeq: number;
+  records: number | null;
+  /** The journal: bytes on disk, segment headers included; JetStream: payload bytes. */
+  bytes: number | null;
+  firstSeq: number | null;
+  lastSeq: number | null;
   createdAt: number;
   lastAppendAt: number | null;
   contentType: string;
-  closed: boolean;
+  closed: boolean | null;
   ttlSeconds: number | null;
   expiresAt: string | null;
   /** When the stream expires (TTL from its last access, or Expires-At), or null. */
   expiresAtMs: number | null;
+  /** Its stream limits (none on JetStream: `{}`). */
   limits: StreamLimitsView;
-  retention: "limits" | "acked";
+  /** The journal's retention; null on JetStream (a stream keeps everything until deleted). */
+  retention: "limits" | "acked" | null;
   /** How full its bytesMax / recordsMax is, the larger of the two (0–1), or null without one. */
   full: number | null;
   /** The offset after its last message (what `?offset=` takes to read from the tail). */
-  tailOffset: string;
+  tailOffset: string | null;
   fork: { source: string; offset: number } | null;
 }
 
@@ -116,10 +126,17 @@ export type StreamSort = "name" | "records" | "bytes" | "lastAppendAt" | "full";
 /** `GET /v1/streams?prefix=&after=&limit=&sort=&order=`. */
 export interface StreamPage {
   streams: StreamRow[];
-  /** Streams matching the prefix that the token may read. */
+  /**
+   * Streams matching the prefix that the token may read. On JetStream, counted from the names
+   * alone: it may include streams a page then leaves out (expired, or deleted but kept for
+   * their forks) until they are removed.
+   */
   total: number;
   /** `after` for the next page, or null on the last one. */
   next: string | null;
+  store: StoreKind;
+  /** The orders this server can list by (JetStream: by name only). */
+  sorts: StreamSort[];
 }
 
 export interface ConsumerView {
@@ -133,7 +150,17 @@ export interface ConsumerView {
 
 /** `GET /v1/streams/<path>`. */
 export interface StreamDetail extends StreamRow {
-  consumers: ConsumerView[];
+  records: number;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+  closed: boolean;
+  tailOffset: string;
+  store: StoreKind;
+  /** Durable consumers; null where the store has none (JetStream). */
+  consumers: ConsumerView[] | null;
+  /** Whether `POST /v1/streams/<path>/trim` works here (not on JetStream). */
+  trimmable: boolean;
   /** The stream's metadata from the library (`stream.meta`), without the server's own. */
   meta: Record<string, unknown>;
   /** Long-poll and SSE readers waiting on it now. */

@@ -68,6 +68,7 @@ export const HTTP_STATUS: { readonly [code in ErrorCode]: number } = {
   FENCED: 409,
   TOO_MANY_LIVE_READERS: 503,
   SHUTTING_DOWN: 503,
+  NOT_SUPPORTED: 501,
   ADDRESS_IN_USE: 500,
   SERVER_BUSY: 503,
   STORE_UNAVAILABLE: 503,

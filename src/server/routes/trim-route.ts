@@ -1,8 +1,9 @@
 /**
  * `POST /v1/streams/<path>/trim` with `{"before": <seq>}` → 204: releases the stream's records
  * with seqs below `before` (the journal's trim, docs/format.md §12). It is how `tidemark trim`
- * reaches a journal the server holds. Needs write access to the path; without a token the answer
- * is 401 before anything says whether the stream exists.
+ * reaches a journal the server holds; on JetStream it answers 501 NOT_SUPPORTED (a stream there
+ * keeps its records until it is deleted). Needs write access to the path; without a token the
+ * answer is 401 before anything says whether the stream exists.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TidemarkError } from "../../errors.js";
@@ -47,6 +48,14 @@ export async function handleTrim(
   }
   if (ctx.shuttingDown) throw new TidemarkError("SHUTTING_DOWN", "the server is shutting down");
   const ds = await ctx.registry.live(path, false);
-  await ds.stream.trim({ before });
+  if (ds.stored.trim === undefined) {
+    // JetStream keeps a stream's records until it is deleted (docs/jetstream.md, Limits): a
+    // message holds several records and the producer state is replayed from them.
+    throw new TidemarkError(
+      "NOT_SUPPORTED",
+      `trim is not supported on ${ctx.registry.store.kind === "jetstream" ? "NATS JetStream" : ctx.registry.store.kind}: a stream there keeps its records until it is deleted`,
+    );
+  }
+  await ds.stored.trim(before);
   send(res, 204, {});
 }

@@ -5,10 +5,18 @@
  * ordering of appends is the whole story.
  */
 import type { Journal, Stream, StreamLimits } from "../../storage/index.js";
-import type { StoredBatches, StoredRecord, StoredStream, StreamStore } from "./stream-store.js";
+import type {
+  StoredBatches,
+  StoredConsumer,
+  StoredFigures,
+  StoredRecord,
+  StoredStream,
+  StreamStore,
+} from "./stream-store.js";
 
 export class JournalStore implements StreamStore {
   readonly shared = false;
+  readonly kind = "journal";
 
   constructor(
     readonly journal: Journal,
@@ -86,5 +94,48 @@ class JournalStoredStream implements StoredStream {
 
   setMeta(meta: Record<string, unknown>): Promise<void> {
     return this.journalStream.setMeta(meta);
+  }
+
+  describe(): StoredFigures {
+    const info = this.journalStream.info();
+    return {
+      records: info.records,
+      bytes: info.bytes,
+      firstSeq: info.firstSeq,
+      lastSeq: info.lastSeq,
+      createdAt: info.createdAt,
+      lastAppendAt: info.lastAppendAt,
+      limits: this.journalStream.limits,
+      retention: this.journalStream.retention,
+    };
+  }
+
+  /** Seqs are contiguous here: the records before `before` are one read from a computed seq. */
+  async recordsBefore(before: number, count: number): Promise<StoredRecord[]> {
+    const { firstSeq, lastSeq } = this.journalStream.info();
+    const end = Math.min(before, lastSeq + 1);
+    const take = Math.min(count, end - firstSeq);
+    if (take <= 0) return [];
+    const records: StoredRecord[] = [];
+    for await (const record of this.journalStream.read({ after: end - 1 - take, limit: take })) {
+      records.push(record);
+    }
+    return records;
+  }
+
+  readFromTime(ms: number): AsyncIterableIterator<StoredRecord> {
+    return this.journalStream.read({ fromTime: ms });
+  }
+
+  trim(before: number): Promise<void> {
+    return this.journalStream.trim({ before });
+  }
+
+  consumers(): StoredConsumer[] {
+    return this.journalStream.consumers().map((consumer) => ({
+      name: consumer.name,
+      position: consumer.position,
+      ackedAt: consumer.ackedAt,
+    }));
   }
 }

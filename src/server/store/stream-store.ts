@@ -11,12 +11,14 @@
  * its appends are compare-and-set, failing with STORE_CONFLICT when another process got there
  * first (the caller catches up and decides again).
  */
-import type { Stream, StreamLimits } from "../../storage/index.js";
+import type { StreamLimits } from "../../storage/index.js";
 
 export interface StoredRecord {
   readonly seq: number;
   readonly payload: Uint8Array;
   readonly attributes?: Uint8Array | undefined;
+  /** When it was committed (ms since the epoch), where the store keeps it. */
+  readonly timestamp?: number;
 }
 
 export interface StoredStreamInfo {
@@ -26,6 +28,39 @@ export interface StoredStreamInfo {
   lastSeq: number;
   /** Milliseconds since the epoch. */
   createdAt: number;
+}
+
+/**
+ * What the admin views show of a stream beyond `info()`. A figure the store does not keep is
+ * null (JetStream has no durable consumers, stream limits or retention: docs/jetstream.md).
+ */
+export interface StoredFigures {
+  records: number;
+  /** The journal: bytes its segments hold; JetStream: the records' payload bytes. */
+  bytes: number;
+  /** The first record's seq; `lastSeq + 1` when the stream holds none. */
+  firstSeq: number;
+  lastSeq: number;
+  createdAt: number;
+  lastAppendAt: number | null;
+  limits: StreamLimits | null;
+  retention: "limits" | "acked" | null;
+}
+
+/** A durable consumer of a stream (journal streams have them; mirrors keep one). */
+export interface StoredConsumer {
+  name: string;
+  position: number;
+  ackedAt: number | null;
+}
+
+/** A stream as a listing sees it, from its metadata alone (without opening or reading it). */
+export interface StoredSummary {
+  name: string;
+  meta: Readonly<Record<string, unknown>>;
+  createdAt: number;
+  /** When any process last used it (a sliding TTL), where the store keeps that. */
+  lastAccessMs?: number;
 }
 
 export interface StoredBatches {
@@ -60,8 +95,16 @@ export interface StoredStream {
   /** Records in batches; a batch's payload views are valid until the next one is asked for. */
   readBatches(after: number): StoredBatches;
   setMeta(meta: Record<string, unknown>): Promise<void>;
-  /** The journal stream underneath (admin views, trim), when the store is the local journal. */
-  readonly journalStream?: Stream;
+  /** Figures for the admin views, as of the last sync or append. */
+  describe(): StoredFigures;
+  /** The last `count` records with seq < `before`, oldest first (the message browser's back). */
+  recordsBefore(before: number, count: number): Promise<StoredRecord[]>;
+  /** Records committed at or after `ms` (ms since the epoch), in order. */
+  readFromTime(ms: number): AsyncIterableIterator<StoredRecord>;
+  /** Releases the records with seqs below `before`; absent where the store cannot (JetStream). */
+  trim?(before: number): Promise<void>;
+  /** Its durable consumers; absent where the store has none (JetStream). */
+  consumers?(): StoredConsumer[];
   /** Shared stores: a record with no payload carrying a coordination change (a close). */
   appendChange?(attributes: Uint8Array): Promise<void>;
   /** Shared stores: catches up with what other processes committed. */
@@ -104,8 +147,15 @@ export interface SharedRecords {
 export interface StreamStore {
   /** True when other processes write to the same streams (see the module comment). */
   readonly shared: boolean;
+  /** Which store this is: what the admin views say, and how they list. */
+  readonly kind: "journal" | "jetstream";
   /** The names of the streams there are (a shared store opens streams on demand instead). */
   names(): Promise<string[]>;
+  /**
+   * Shared stores: the metadata of these streams without opening them (a listing's page), in
+   * the order given; a stream that is not there is left out.
+   */
+  summaries?(names: readonly string[]): Promise<StoredSummary[]>;
   open(name: string): Promise<StoredStream | undefined>;
   /** Creates the stream with its metadata in one atomic step; STREAM_EXISTS if it is there. */
   create(

@@ -6,8 +6,6 @@
  * append happen in one synchronous step, in arrival order. `committed` follows the journal's
  * acknowledgements; if an append fails, new requests wait while `pending` is rebuilt from it.
  */
-import { TidemarkError } from "../../errors.js";
-import type { Stream } from "../../storage/index.js";
 import type { StoredStream } from "../store/stream-store.js";
 import {
   applyChange,
@@ -111,18 +109,6 @@ export class DsStream {
       }
     }
     return new DsStream(path, stream, meta, state, nowMs);
-  }
-
-  /** The journal stream underneath (the admin views); refused when the store is not the journal. */
-  get stream(): Stream {
-    const stream = this.stored.journalStream;
-    if (stream === undefined) {
-      throw new TidemarkError(
-        "INVALID_REQUEST",
-        `${this.path} is not in a local journal: this view is for journal-backed servers`,
-      );
-    }
-    return stream;
   }
 
   get base(): number {
