@@ -49,6 +49,9 @@ export class JetStreamStore {
       servers: options.servers,
       name: "tidemark",
       maxReconnectAttempts: -1,
+      // The client would otherwise make an Error (a stack trace) for every request it sends, in case
+      // it times out: a tenth of the server's CPU on the append path, measured. Ours wrap them anyway.
+      noAsyncTraces: true,
       reconnectTimeWait: 250,
     };
     if (options.token !== undefined) connectOptions.token = options.token;

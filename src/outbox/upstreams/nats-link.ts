@@ -139,6 +139,9 @@ export class NatsLink {
       nc = await connect({
         servers: this.servers,
         maxReconnectAttempts: -1,
+        // The client would otherwise make an Error (a stack trace) for every request it sends, in case
+        // it times out: a tenth of the server's CPU on the append path, measured. Ours wrap them anyway.
+        noAsyncTraces: true,
         reconnectTimeWait: 250,
         timeout: this.timeoutMs,
         name: "tidemark",
