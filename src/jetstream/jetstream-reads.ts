@@ -7,6 +7,7 @@ import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/transport-node";
 import { TidemarkError } from "../errors.js";
 import { apiCode, patiently } from "./nats-calls.js";
+import type { TickBatch } from "./next-tick-batch.js";
 import type { Subjects } from "./subjects.js";
 
 /** Messages per direct-get batch when reading. */
@@ -29,6 +30,8 @@ export interface JetStreamContext {
   /** This process, on its messages: its own appends do not wake its own watchers. */
   origin: string;
   watches: { count: number; max: number };
+  /** Publishes wait for the end of the loop's turn, to go out together (next-tick-batch.ts). */
+  soon: TickBatch;
 }
 
 /** The stored metadata message of a stream, as `open` reads it. */

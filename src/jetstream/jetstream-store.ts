@@ -28,6 +28,7 @@ import {
 } from "./jetstream-reads.js";
 import { JetStreamStoredStream } from "./jetstream-stream.js";
 import { apiCode, isTransient, patiently } from "./nats-calls.js";
+import { tickBatch } from "./next-tick-batch.js";
 import { JetStreamRecords } from "./shared-records.js";
 import { subjectsFor } from "./subjects.js";
 
@@ -113,6 +114,7 @@ export class JetStreamStore {
       patienceMs: options.patienceMs,
       origin: randomBytes(8).toString("hex"),
       watches: { count: 0, max: WATCHES_MAX },
+      soon: tickBatch(),
     };
     await ensureStream(ctx, subjects.dataStream, {
       subjects: [subjects.allData],

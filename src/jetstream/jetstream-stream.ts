@@ -58,6 +58,7 @@ const ACCESS_RECORD_EVERY_MS = 200;
 export class JetStreamStoredStream {
   private queue: QueuedAppend[] = [];
   private publishing = false;
+  private pumpScheduled = false;
   private accessRecordedMs = 0;
   private readonly figures = new StreamFigures();
 
@@ -111,7 +112,7 @@ export class JetStreamStoredStream {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ records, bytes, resolve, reject });
-      this.pump();
+      this.pumpSoon();
     });
   }
 
@@ -124,6 +125,16 @@ export class JetStreamStoredStream {
         resolve: () => resolve(),
         reject,
       });
+      this.pumpSoon();
+    });
+  }
+
+  /** At the end of this turn of the loop: appends arriving meanwhile join (next-tick-batch.ts). */
+  private pumpSoon(): void {
+    if (this.publishing || this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    this.ctx.soon(() => {
+      this.pumpScheduled = false;
       this.pump();
     });
   }

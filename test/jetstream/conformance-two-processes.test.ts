@@ -40,6 +40,13 @@ describe("Durable Streams conformance on two JetStream-backed processes", () => 
     config.baseUrl = proxy.url;
   }, 120_000);
   afterAll(async () => {
+    // What the processes warned of (the one-replica warning aside), to read when a test failed.
+    for (const server of servers) {
+      const warnings = server.child.lines.filter(
+        (line) => /"level":(40|50)/.test(line) && !line.includes("one replica"),
+      );
+      if (warnings.length > 0) console.log(warnings.join("\n"));
+    }
     await proxy?.close();
     for (const server of servers) {
       server.child.process.kill("SIGTERM");

@@ -4,7 +4,8 @@
  * other; claims racing through both have exactly one winner; a claim's token acknowledges through
  * either process and an old generation is fenced through either; a lease taken through a process
  * that is then SIGKILLed ends anyway and the work is claimed through the survivor; a webhook sent
- * by either process verifies with the JWKS served by either (one key pair); a process started
+ * by either process verifies with the JWKS served by either (one key pair); a stream made through
+ * one process right after a subscription was made through the other wakes it; a process started
  * later, with an empty directory, sees the subscriptions with their acknowledged offsets.
  */
 import { createPublicKey, verify } from "node:crypto";
@@ -183,6 +184,44 @@ describe("subscriptions shared by two processes on one JetStream", () => {
       expect(answer.generation).toBe(second.generation + 1);
     }
   }, 30_000);
+
+  it("wakes on a stream made through the other process at once after the subscription", async () => {
+    // The other process may not have heard of the subscription when the stream is made there:
+    // it links what it missed when it hears.
+    const woken = new Set<string>();
+    const receiver: Server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => {
+        body += chunk.toString("utf8");
+      });
+      req.on("end", () => {
+        woken.add((JSON.parse(body) as { subscription_id: string }).subscription_id);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ done: true }));
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    try {
+      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const ids = Array.from({ length: 20 }, (_, i) => `quick-${i}`);
+      for (const [i, id] of ids.entries()) {
+        const made = await request(url(0), `__ds/subscriptions/${id}`, "PUT", {
+          type: "webhook",
+          pattern: `quick${i}/*`,
+          webhook: { url: hook },
+        });
+        expect(made.status).toBe(201);
+        expect((await request(url(1), `quick${i}/x`, "PUT", { n: i })).status).toBe(201);
+      }
+      await waitFor("a wake for every subscription", async () =>
+        ids.every((id) => woken.has(id)) ? true : undefined,
+      );
+      expect([...woken].sort()).toEqual([...ids].sort());
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+  });
 
   it("signs webhooks sent by either process with the one key both publish", async () => {
     const received: Array<{ body: string; signature: string }> = [];

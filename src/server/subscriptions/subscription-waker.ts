@@ -233,7 +233,16 @@ export class SubscriptionWaker {
     const tails: Tails = new Map();
     for (let i = 0; i < paths.length; i += TAIL_READS_AT_ONCE) {
       const slice = paths.slice(i, i + TAIL_READS_AT_ONCE);
-      const found = await Promise.all(slice.map((path) => this.host.registry.find(path)));
+      // A stream that cannot be looked at now (NATS away, a broken fork) counts as having no
+      // new data; the others still decide, and its next append looks again.
+      const found = await Promise.all(
+        slice.map((path) =>
+          this.host.registry.find(path).catch((err: unknown) => {
+            this.host.logger.warn({ stream: path, err: String(err) }, "could not read a tail");
+            return undefined;
+          }),
+        ),
+      );
       slice.forEach((path, j) => {
         const ds = found[j];
         tails.set(path, ds === undefined || ds.deleted ? 0 : ds.tail);
