@@ -17,6 +17,8 @@ import { type JetStreamContext, lastOf } from "./jetstream-reads.js";
 import { apiCode, patiently } from "./nats-calls.js";
 
 const WRONG_LAST_SEQUENCE = 10_071;
+/** Set by the client on a compare-and-set publish (`expect.lastSubjectSequence`). */
+const EXPECTED_HEADER = "Nats-Expected-Last-Subject-Sequence";
 /** Records read at once while listing. */
 const LIST_READS_AT_ONCE = 16;
 
@@ -97,8 +99,13 @@ export class JetStreamRecords {
     }
   }
 
-  /** Calls `changed(key)` when any process writes a record of this kind (its own writes too). */
-  watch(changed: (key: string) => void): () => void {
+  /**
+   * Calls `changed(key, after)` when any process writes a record of this kind (its own writes
+   * too). The message is heard when nats-server receives it, which may be before JetStream has
+   * stored it (or refused it): `after` is the revision the write was made against, so a read
+   * that still finds `after` or older has come too early.
+   */
+  watch(changed: (key: string, after: number) => void): () => void {
     let subscription: Subscription | undefined = this.ctx.nc.subscribe(
       this.ctx.subjects.recordsOf(this.kind),
       {
@@ -107,7 +114,9 @@ export class JetStreamRecords {
             message === undefined
               ? undefined
               : this.ctx.subjects.keyOfRecord(this.kind, message.subject);
-          if (key !== undefined) changed(key);
+          if (key === undefined) return;
+          const expected = Number(message?.headers?.get(EXPECTED_HEADER) ?? "0");
+          changed(key, Number.isSafeInteger(expected) ? expected : 0);
         },
       },
     );

@@ -140,8 +140,11 @@ export interface SharedRecords {
    * revision, or undefined when another process wrote it first.
    */
   put(key: string, value: Uint8Array | undefined, revision: number): Promise<number | undefined>;
-  /** Calls `changed(key)` (soon, maybe spuriously) when any process writes a record. */
-  watch(changed: (key: string) => void): () => void;
+  /**
+   * Calls `changed(key, after)` (soon, maybe spuriously) when any process writes a record, maybe
+   * before the store has it: a read finding revision `after` or older is too early.
+   */
+  watch(changed: (key: string, after: number) => void): () => void;
 }
 
 export interface StreamStore {

@@ -20,6 +20,9 @@ import { fromJson, type SubscriptionJson, toJson } from "./subscription-log.js";
 /** Compare-and-set rounds lost in a row before a change gives up (STORE_CONFLICT, retryable). */
 const ATTEMPTS_MAX = 32;
 const PAUSE_MAX_MS = 20;
+/** A write heard before it is stored: read again after 5, 10, 20… ms, for up to about 1 s. */
+const REFRESH_PAUSE_FIRST_MS = 5;
+const REFRESH_PATIENCE_MS = 1000;
 
 interface RecordJson {
   v: 1;
@@ -39,6 +42,8 @@ export class SharedSubscriptionBook implements SubscriptionBook {
   private readonly cache = new Map<string, Known>();
   private readonly listeners: ChangeListener[] = [];
   private readonly refreshing = new Map<string, Promise<void>>();
+  /** Per subscription being refreshed: the revision a write heard of was made against. */
+  private readonly awaited = new Map<string, number>();
   private unwatch: () => void = () => undefined;
 
   private constructor(private readonly records: SharedRecords) {}
@@ -46,7 +51,7 @@ export class SharedSubscriptionBook implements SubscriptionBook {
   static async open(records: SharedRecords): Promise<SharedSubscriptionBook> {
     const book = new SharedSubscriptionBook(records);
     // Watching first: a change made while the list is read is heard, not missed.
-    book.unwatch = records.watch((id) => book.refresh(id));
+    book.unwatch = records.watch((id, after) => book.refresh(id, after));
     for (const [id, record] of await records.list()) {
       const state = decode(record.value);
       if (state !== undefined) book.cache.set(id, { state, revision: record.revision });
@@ -108,21 +113,36 @@ export class SharedSubscriptionBook implements SubscriptionBook {
     this.unwatch();
   }
 
-  /** Another process may have written `id`: read it, and tell the listeners if it is newer. */
-  private refresh(id: string): void {
+  /**
+   * Another process may have written `id` (against revision `after`): read it, and tell the
+   * listeners if it is newer. The write is heard before it is stored, so a read that finds
+   * `after` or older is tried again, a little later, for up to about a second (then the write
+   * was refused: the one that won is heard of on its own).
+   */
+  private refresh(id: string, after: number): void {
+    this.awaited.set(id, Math.max(after, this.awaited.get(id) ?? 0));
     if (this.refreshing.has(id)) return;
     const running = (async () => {
-      try {
+      let pauseMs = REFRESH_PAUSE_FIRST_MS;
+      for (let waited = 0; ; waited += pauseMs, pauseMs *= 2) {
+        const wanted = this.awaited.get(id) ?? 0;
         const record = await this.records.get(id);
         const known = this.cache.get(id);
-        if (known !== undefined && known.revision >= record.revision) return;
-        const state = decode(record.value);
-        this.remember(id, state, record.revision);
-        for (const listener of this.listeners) listener(id, state, known === undefined);
-      } catch {
-        // NATS is away: the next change heard, or the next request, reads the record again.
+        if (known === undefined || known.revision < record.revision) {
+          const state = decode(record.value);
+          this.remember(id, state, record.revision);
+          for (const listener of this.listeners) listener(id, state, known === undefined);
+        }
+        if (record.revision > wanted || waited >= REFRESH_PATIENCE_MS) break;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
       }
-    })().finally(() => this.refreshing.delete(id));
+      this.awaited.delete(id);
+    })()
+      .catch(() => {
+        // NATS is away: the next change heard, or the next request, reads the record again.
+        this.awaited.delete(id);
+      })
+      .finally(() => this.refreshing.delete(id));
     this.refreshing.set(id, running);
   }
 
