@@ -36,6 +36,8 @@ import { StreamFigures } from "./stream-figures.js";
 const WRONG_LAST_SEQUENCE = 10_071;
 const HEADER_COUNT = "Tm-Count";
 const HEADER_CHANGE = "Tm-Change";
+/** Payload bytes of one batch of records read (a batch holds at least one record). */
+const BATCH_BYTES_MAX = 4 * 1024 * 1024;
 const HEADER_ORIGIN = "Tm-Origin";
 
 interface QueuedAppend {
@@ -240,10 +242,13 @@ export class JetStreamStoredStream {
     return {
       async nextBatch(max: number) {
         const batch = [];
-        while (batch.length < max) {
+        let bytes = 0;
+        // Bounded by bytes too: 4,096 records of 64 KiB would be 256 MiB in memory at once.
+        while (batch.length < max && bytes < BATCH_BYTES_MAX) {
           const next = await records.next();
           if (next.done === true) break;
           batch.push(next.value);
+          bytes += next.value.payload.byteLength;
         }
         return batch.length === 0 ? undefined : batch;
       },
