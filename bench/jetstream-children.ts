@@ -6,21 +6,15 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
+import { freePort } from "./lib.js";
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export async function startNats(root: string): Promise<{ url: string; child: ChildProcess }> {
+/** nats-server in `root`; `syncAlways` (default) fsyncs every stored message. */
+export async function startNats(
+  root: string,
+  { syncAlways = true }: { syncAlways?: boolean } = {},
+): Promise<{ url: string; child: ChildProcess }> {
   const binary = execFileSync("bash", ["scripts/nats-server.sh"], { encoding: "utf8" }).trim();
   const port = await freePort();
   const store = join(root, "nats");
@@ -28,7 +22,7 @@ export async function startNats(root: string): Promise<{ url: string; child: Chi
   const config = join(root, "nats.conf");
   writeFileSync(
     config,
-    `listen: 127.0.0.1:${port}\njetstream {\n  store_dir: "${store}"\n  sync_interval: always\n}\n`,
+    `listen: 127.0.0.1:${port}\njetstream {\n  store_dir: "${store}"\n${syncAlways ? "  sync_interval: always\n" : ""}}\n`,
   );
   const child = spawn(binary, ["-c", config], { stdio: ["ignore", "ignore", "pipe"] });
   const url = `nats://127.0.0.1:${port}`;

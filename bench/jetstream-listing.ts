@@ -12,14 +12,13 @@
  * Medians of REPEATS requests each, in milliseconds. Flags: --quick (fewer repeats),
  * --counts=1000,10000,100000 (the stream counts).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
 import { JetStreamStore, resolveJetStreamOptions } from "../src/jetstream/index.js";
 import { SILENT_LOGGER } from "../src/logger.js";
-import { freePort, saveResults, table } from "./lib.js";
+import { startNats, startTidemark } from "./jetstream-children.js";
+import { saveResults, table } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
 const REPEATS = quick ? 5 : 21;
@@ -28,51 +27,6 @@ const countsFlag = process.argv.find((arg) => arg.startsWith("--counts="));
 const COUNTS =
   countsFlag === undefined ? [1000, 10_000] : countsFlag.slice(9).split(",").map(Number);
 const root = mkdtempSync(join(tmpdir(), "tidemark-bench-jsl-"));
-
-async function startNats(): Promise<{ url: string; child: ChildProcess }> {
-  const binary = execFileSync("bash", ["scripts/nats-server.sh"], { encoding: "utf8" }).trim();
-  const port = await freePort();
-  const store = join(root, "nats");
-  mkdirSync(store);
-  const config = join(root, "nats.conf");
-  writeFileSync(config, `listen: 127.0.0.1:${port}\njetstream {\n  store_dir: "${store}"\n}\n`);
-  const child = spawn(binary, ["-c", config], { stdio: ["ignore", "ignore", "pipe"] });
-  const url = `nats://127.0.0.1:${port}`;
-  for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
-    try {
-      await (await connect({ servers: url })).close();
-      return { url, child };
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  throw new Error("nats-server did not start");
-}
-
-async function startTidemark(nats: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    ["dist/cli/main.js", "serve", "--dir", join(root, "tidemark")].concat([
-      "--port",
-      "0",
-      "--log-level",
-      "error",
-      "--nats",
-      nats,
-    ]),
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let output = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-    const match = /at (http:\/\/127\.0\.0\.1:\d+)\/v1\/stream\//.exec(output);
-    if (match !== null) return { url: match[1]!, child };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`tidemark did not start: ${output}`);
-}
 
 async function median(task: () => Promise<unknown>): Promise<number> {
   const times: number[] = [];
@@ -104,8 +58,8 @@ const META = {
 };
 
 async function main(): Promise<void> {
-  const nats = await startNats();
-  const tidemark = await startTidemark(nats.url);
+  const nats = await startNats(root, { syncAlways: false });
+  const tidemark = await startTidemark(root, nats.url, "tidemark");
   const store = await JetStreamStore.open(
     resolveJetStreamOptions({ servers: [nats.url] }),
     SILENT_LOGGER,
