@@ -29,6 +29,7 @@ import {
   RECORDS_PER_MESSAGE_MAX,
 } from "./jetstream-reads.js";
 import { apiCode, patiently } from "./nats-calls.js";
+import { recordBatches } from "./record-batches.js";
 import { decodeFrames, encodeFrames, frameBytes } from "./record-frames.js";
 import { StreamFigures } from "./stream-figures.js";
 
@@ -36,8 +37,6 @@ import { StreamFigures } from "./stream-figures.js";
 const WRONG_LAST_SEQUENCE = 10_071;
 const HEADER_COUNT = "Tm-Count";
 const HEADER_CHANGE = "Tm-Change";
-/** Payload bytes of one batch of records read (a batch holds at least one record). */
-const BATCH_BYTES_MAX = 4 * 1024 * 1024;
 const HEADER_ORIGIN = "Tm-Origin";
 
 interface QueuedAppend {
@@ -238,22 +237,7 @@ export class JetStreamStoredStream {
   }
 
   readBatches(after: number) {
-    const records = this.read(after);
-    return {
-      async nextBatch(max: number) {
-        const batch = [];
-        let bytes = 0;
-        // Bounded by bytes too: 4,096 records of 64 KiB would be 256 MiB in memory at once.
-        while (batch.length < max && bytes < BATCH_BYTES_MAX) {
-          const next = await records.next();
-          if (next.done === true) break;
-          batch.push(next.value);
-          bytes += next.value.payload.byteLength;
-        }
-        return batch.length === 0 ? undefined : batch;
-      },
-      return: () => records.return(undefined),
-    };
+    return recordBatches(this.read(after));
   }
 
   /** What the admin views show (stream-figures.ts); JetStream keeps no limits or retention. */
